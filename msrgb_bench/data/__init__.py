@@ -1,0 +1,1 @@
+"""Reading built datasets: the manifest contract, torchgeo datasets, paired view and datamodule."""

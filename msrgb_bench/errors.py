@@ -1,0 +1,70 @@
+"""Error classes shared by the whole toolkit.
+
+Every error that concerns a file names that file and says what is wrong with it, so that the
+message alone tells a user what to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MSRGBError(Exception):
+    """Base class of every error raised on purpose by msrgb-bench."""
+
+
+class FileProblemError(MSRGBError):
+    """A file (or folder) exists but cannot be used.
+
+    Args:
+        path: The offending file.
+        problem: What is wrong with it, as a short sentence.
+    """
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = Path(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class CorruptRasterError(FileProblemError):
+    """A raster is truncated, unreadable, has the wrong shape, dtype or only nodata."""
+
+
+class ChecksumMismatchError(FileProblemError):
+    """A file's checksum differs from the one pinned for it."""
+
+
+class UnsafeArchiveError(FileProblemError):
+    """An archive member would be written outside the extraction folder."""
+
+
+class UnknownClassError(FileProblemError):
+    """A source class name is not covered by the recipe's class map."""
+
+
+class RecipeError(FileProblemError):
+    """A recipe file is malformed: unknown key, missing key or bad value."""
+
+
+class ManifestError(FileProblemError):
+    """A dataset folder's manifest or ``dataset.json`` is missing, malformed or disagrees with the files."""
+
+
+class UnknownNameError(MSRGBError, KeyError):
+    """A name looked up in a registry does not exist.
+
+    Args:
+        kind: What was looked up (``"model"``, ``"source"``, ...).
+        name: The unknown name.
+        known: The names that do exist.
+    """
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = known
+        super().__init__(f"unknown {kind} {name!r}; known: {', '.join(known) or '(none)'}")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
