@@ -59,6 +59,88 @@ def info() -> None:
 # --- dataset building (pipelines) -------------------------------------------------------------
 
 
+def _parse_sources(values: tuple[str, ...]) -> dict[str, str]:
+    parsed: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected NAME=PATH, got {value!r}", param_hint="--source")
+        parsed[name] = path
+    return parsed
+
+
+@main.command("build-dataset")
+@click.option("--recipe", default="demo", show_default=True, help="Recipe name or YAML file.")
+@click.option("--out", default="data/demo", show_default=True, type=click.Path(), help="Dataset folder.")
+@click.option("--source", "source_paths", multiple=True, metavar="NAME=PATH",
+              help="Use files you already have for a source (archive, extracted archive or class folders).")
+@click.option("--seed", type=int, default=None, help="Build seed (default: the recipe's).")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--size", default=None, help="Synthetic sources only: tiny, small, medium, eurosat or N per class.")
+@click.option("--cache-dir", type=click.Path(), default=None, help="Download cache.")
+@click.option("--pack", is_flag=True, help="Also write packed arrays for fast loading.")
+@click.option("--hide-test-labels", is_flag=True,
+              help="Also write a public copy without test labels (OUT-public) and the private label file.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def build_dataset_cmd(
+    recipe: str, out: str, source_paths: tuple[str, ...], seed: int | None, workers: int,
+    size: str | None, cache_dir: str | None, pack: bool, hide_test_labels: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Build an asymmetric MS/RGB dataset (default: the offline demo)."""
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.pipelines.build import build_dataset
+
+    size_value: str | int | None = int(size) if size and size.isdigit() else size
+    try:
+        report = build_dataset(
+            recipe, _path(out), sources=_parse_sources(source_paths), seed=seed, workers=workers,
+            size=size_value, cache_dir=cache_dir, progress=not quiet,
+        )  # fmt: skip
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
+    click.echo(f"built {report.total} samples ({counts}) in {report.seconds:.1f} s")
+    if report.removed_duplicates:
+        click.echo(f"removed {report.removed_duplicates} near-duplicates across splits/modalities")
+    if report.dropped_unmapped:
+        dropped = sum(report.dropped_unmapped.values())
+        click.echo(f"dropped {dropped} samples of classes the recipe does not map")
+    click.echo(f"wrote {report.out}")
+    if pack:
+        from msrgb_bench.data.packed import pack_dataset
+
+        pack_dataset(report.out)
+        click.echo(f"wrote packed arrays in {report.out}")
+    if hide_test_labels:
+        from msrgb_bench.leaderboard.release import release_dataset
+
+        public = report.out.with_name(report.out.name + "-public")
+        private = report.out.with_name(report.out.name + "-test-labels.parquet")
+        release_dataset(report.out, public, private)
+        click.echo(f"wrote {public} (no test labels) and {private} (keep private)")
+
+
+@main.command("list-recipes")
+def list_recipes_cmd() -> None:
+    """List the recipes shipped with msrgb-bench."""
+    from msrgb_bench.pipelines.recipe import list_recipes, load_recipe
+
+    for name in list_recipes():
+        recipe = load_recipe(name)
+        sources = f"{'+'.join(recipe.teacher.sources)} -> {'+'.join(recipe.student.sources)}"
+        click.echo(f"{name:12s} {len(recipe.classes):3d} classes  {sources}")
+
+
+@main.command("list-sources")
+def list_sources_cmd() -> None:
+    """List the public datasets the pipelines know (names for --source)."""
+    from msrgb_bench.pipelines.sources import list_sources, source_class
+
+    for name in list_sources():
+        cls = source_class(name)
+        click.echo(f"{name:16s} {cls.modality:3s} {cls.license:14s} {cls.title}")
+
+
 # --- dataset loading and the Hub --------------------------------------------------------------
 
 

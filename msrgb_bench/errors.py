@@ -26,6 +26,10 @@ class FileProblemError(MSRGBError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[type[FileProblemError], tuple[Path, str]]:
+        # Keeps the error picklable, so it crosses process-pool boundaries intact.
+        return (type(self), (self.path, self.problem))
+
 
 class CorruptRasterError(FileProblemError):
     """A raster is truncated, unreadable, has the wrong shape, dtype or only nodata."""
@@ -37,6 +41,18 @@ class ChecksumMismatchError(FileProblemError):
 
 class UnsafeArchiveError(FileProblemError):
     """An archive member would be written outside the extraction folder."""
+
+
+class CorruptArchiveError(FileProblemError):
+    """An archive cannot be read (truncated, bad member checksum, unknown format)."""
+
+
+class DownloadError(FileProblemError):
+    """A file could not be downloaded (no connection, server error, or no public download)."""
+
+
+class SourceLayoutError(FileProblemError):
+    """A path given for a source does not hold that source's files in a known layout."""
 
 
 class UnknownClassError(FileProblemError):

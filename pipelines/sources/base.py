@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import abc
+import logging
+import re
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
+from msrgb_bench.errors import DownloadError, SourceLayoutError
 from msrgb_bench.registry import Registry
+
+logger = logging.getLogger(__name__)
+
+# Folders never searched for a source's layout (macOS zip debris, VCS folders).
+_SKIP_DIRS = frozenset({"__MACOSX"})
+# How deep below a given folder the layout is looked for.
+_SEARCH_DEPTH = 8
 
 
 @dataclass(frozen=True)
@@ -103,8 +114,18 @@ class Chip:
 class Source(abc.ABC):
     """A public dataset: provenance, files, archive layout and chip reader.
 
-    Subclasses set the class attributes and implement :meth:`items` and :meth:`read`; the base
-    class resolves where the files are (``--source NAME=PATH`` or a download) via :meth:`prepare`.
+    Subclasses set the class attributes and implement :meth:`is_root`, :meth:`items` and
+    :meth:`read`; the base class resolves where the files are via :meth:`prepare`:
+
+    * ``path`` is a file: the original archive. Its checksum must equal one of :attr:`files`
+      exactly (else :class:`~msrgb_bench.errors.ChecksumMismatchError`); it is unpacked safely
+      into ``cache_dir``.
+    * ``path`` is a folder: the extracted archive or a plain folder of class folders; the root
+      of the known layout is looked for inside it (:attr:`archive_root` first).
+    * ``path`` is ``None``: every pinned file is downloaded (Hub or pooch), verified and unpacked.
+
+    After :meth:`prepare`, :attr:`used_files` maps each archive used to its sha256; for a folder
+    it maps ``"<folder name>/"`` to :func:`~msrgb_bench.pipelines.fetch.tree_sha256` of the root.
 
     Args:
         path: A user-supplied location (original archive, extracted archive, or a folder of class
@@ -125,6 +146,8 @@ class Source(abc.ABC):
     band_names: ClassVar[tuple[str, ...]] = ()
     multilabel: ClassVar[bool] = False
     files: tuple[RemoteFile, ...] = ()
+    # Where the layout's root (what items() reads) sits inside the extracted archive.
+    archive_root: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -143,9 +166,101 @@ class Source(abc.ABC):
         # sha256 of every file the items came from (archives or loose files), filled by prepare().
         self.used_files: dict[str, str] = {}
 
-    @abc.abstractmethod
     def prepare(self) -> Path:
-        """Make the data available locally and return the root that :meth:`items` reads."""
+        """Make the data available locally and return the root that :meth:`items` reads.
+
+        Raises:
+            ChecksumMismatchError: A downloaded or user-supplied archive differs from its pin.
+            UnsafeArchiveError: An archive member would land outside the extraction folder.
+            SourceLayoutError: The path (or archive) does not hold this source's layout.
+            DownloadError: A pinned file could not be downloaded, or the source has none.
+        """
+        from msrgb_bench.pipelines import fetch
+
+        self.used_files = {}
+        cache = self.cache_dir or fetch.default_cache_dir()
+        progress = bool(self.options.get("progress", True))
+        if self.path is not None:
+            path = self.path.resolve()
+            if path.is_dir():
+                root = self._locate_root(path, path)
+                self.used_files[f"{path.name}/"] = fetch.tree_sha256(root)
+                return root
+            if not path.is_file():
+                raise SourceLayoutError(path, f"does not exist (given for source {self.name!r})")
+            remote, sha256 = fetch.match_archive(path, self.files)
+            name = remote.filename if remote is not None else path.name
+            self.used_files[name] = sha256
+            return self._locate_root(self._extract(path, name, sha256, cache, progress), path)
+        if not self.files:
+            raise DownloadError(
+                self.homepage or self.name,
+                f"{self.title or self.name} has no public download that can be pinned; get it "
+                f"from {self.homepage} and pass --source {self.name}=PATH",
+            )
+        folders: list[Path] = []
+        for remote in self.files:
+            local = fetch.fetch_file(remote, cache, endpoint=self.endpoint, progress=progress)
+            self.used_files[remote.filename] = local.sha256
+            if fetch.is_archive(local.path):
+                folders.append(self._extract(local.path, remote.filename, local.sha256, cache, progress))
+            else:
+                folders.append(local.path.parent)
+        for folder in folders:
+            root = self.find_root(folder)
+            if root is not None:
+                return root
+        raise SourceLayoutError(
+            folders[0], f"the downloaded files hold no {self.title or self.name} layout ({self.layout_hint()})"
+        )
+
+    def _extract(self, archive: Path, name: str, sha256: str, cache: Path, progress: bool) -> Path:
+        """Unpack ``archive`` (pinned as ``name``) into the cache, keyed by its checksum."""
+        from msrgb_bench.pipelines.fetch import archive_stem, extract_archive
+
+        target = cache / "extracted" / self.name / f"{archive_stem(name)}-{sha256[:16]}"
+        return extract_archive(archive, target, progress=progress)
+
+    def _locate_root(self, folder: Path, given: Path) -> Path:
+        root = self.find_root(folder)
+        if root is None:
+            raise SourceLayoutError(
+                given, f"no {self.title or self.name} layout found in it ({self.layout_hint()})"
+            )
+        return root
+
+    def find_root(self, folder: Path) -> Path | None:
+        """Return the folder :meth:`items` should read, searched for at and below ``folder``.
+
+        ``folder`` itself and ``folder / archive_root`` are tried first, then every sub-folder,
+        breadth first in name order, down to a few levels.
+        """
+        hinted = [folder, folder / self.archive_root] if self.archive_root else [folder]
+        for candidate in hinted:
+            if candidate.is_dir() and self.is_root(candidate):
+                return candidate
+        queue: deque[tuple[Path, int]] = deque([(folder, 0)])
+        while queue:
+            current, depth = queue.popleft()
+            if self.is_root(current):
+                return current
+            if depth >= _SEARCH_DEPTH:
+                continue
+            children = sorted(
+                p
+                for p in current.iterdir()
+                if p.is_dir() and not p.name.startswith(".") and p.name not in _SKIP_DIRS
+            )
+            queue.extend((child, depth + 1) for child in children)
+        return None
+
+    def is_root(self, folder: Path) -> bool:
+        """Return whether ``folder`` is the root of this source's layout (what items() reads)."""
+        return False
+
+    def layout_hint(self) -> str:
+        """Describe the expected layout, for error messages."""
+        return f"expected {self.archive_root or 'the archive layout'}"
 
     @abc.abstractmethod
     def items(self, root: Path) -> list[SourceItem]:
@@ -158,6 +273,86 @@ class Source(abc.ABC):
         Raises:
             CorruptRasterError: Naming the file, if it is unreadable or has the wrong shape/dtype.
         """
+
+
+class ClassFolderSource(Source):
+    """A source laid out as ``<root>/<class>/<file>``: one folder per class, one file per sample.
+
+    Subclasses name the class folders they expect, the file suffixes, the pattern a file stem
+    must follow (``{cls}`` stands for the class folder's name) and the place prefix.
+    """
+
+    class_names: ClassVar[tuple[str, ...]] = ()
+    suffixes: ClassVar[tuple[str, ...]] = (".tif",)
+    stem_pattern: ClassVar[str] = r"{cls}_\d+"
+    place_prefix: ClassVar[str] = ""
+
+    def _has_samples(self, folder: Path) -> bool:
+        return any(p.suffix.lower() in self.suffixes and p.is_file() for p in folder.iterdir())
+
+    def is_root(self, folder: Path) -> bool:
+        """Return whether ``folder`` holds at least one known class folder with sample files."""
+        return any(
+            (folder / name).is_dir() and self._has_samples(folder / name) for name in self.class_names
+        )
+
+    def layout_hint(self) -> str:
+        """Describe the expected layout, for error messages."""
+        example = self.class_names[0] if self.class_names else "<class>"
+        inside = f"{self.archive_root}/" if self.archive_root else ""
+        return (
+            f"expected class folders such as {inside}{example}/ holding {'/'.join(self.suffixes)} "
+            f"files, named like {self.stem_pattern.replace('{cls}', example)}"
+        )
+
+    def place_key(self, class_name: str, stem: str) -> str:
+        """Return the place key of a sample (``<prefix>:<stem>``)."""
+        return f"{self.place_prefix or self.name}:{stem}"
+
+    def items(self, root: Path) -> list[SourceItem]:
+        """List ``root/<class>/<file>`` for every class folder holding sample files, sorted by key.
+
+        Files with a sample suffix whose stem does not follow :attr:`stem_pattern` are skipped and
+        counted in a warning (e.g. foreign images in a third-party copy).
+
+        Raises:
+            SourceLayoutError: If no sample is found.
+        """
+        root = Path(root)
+        found: list[SourceItem] = []
+        skipped: list[Path] = []
+        class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        for class_dir in class_dirs:
+            pattern = re.compile(self.stem_pattern.replace("{cls}", re.escape(class_dir.name)))
+            for path in sorted(class_dir.iterdir()):
+                if path.name.startswith(".") or path.suffix.lower() not in self.suffixes:
+                    continue
+                if not path.is_file():
+                    continue
+                if not pattern.fullmatch(path.stem):
+                    skipped.append(path)
+                    continue
+                found.append(
+                    SourceItem(
+                        source=self.name,
+                        key=f"{class_dir.name}/{path.stem}",
+                        class_name=class_dir.name,
+                        path=path,
+                        source_path=path.relative_to(root).as_posix(),
+                        place=self.place_key(class_dir.name, path.stem),
+                    )
+                )
+        if skipped:
+            logger.warning(
+                "%s: skipped %d file(s) not named like %s, e.g. %s",
+                self.name,
+                len(skipped),
+                self.stem_pattern,
+                skipped[0],
+            )
+        if not found:
+            raise SourceLayoutError(root, f"no {self.title or self.name} samples found ({self.layout_hint()})")
+        return sorted(found, key=lambda item: item.key)
 
 
 _SOURCES: Registry[type[Source]] = Registry("source")
