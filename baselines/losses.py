@@ -238,6 +238,15 @@ def poincare_distance_matrix(x: Tensor, y: Tensor, curvature: float) -> Tensor:
     return out
 
 
+def _self_geodesic_distances(embeddings: Tensor, curvature: float) -> Tensor:
+    # The diagonal is 0 in exact arithmetic; rounding can leave ~1e-7 there, which would count
+    # as "positive" in the mean normalisation, so it is zeroed.
+    points = to_poincare(embeddings, curvature)
+    dist = poincare_distance_matrix(points, points, curvature)
+    eye = torch.eye(len(points), dtype=torch.bool, device=points.device)
+    return dist.masked_fill(eye, 0.0)
+
+
 def rkdg_loss(
     student: Tensor,
     teacher: Tensor,
@@ -251,11 +260,9 @@ def rkdg_loss(
     The geodesic term compares the Poincaré-ball distance matrices of the embeddings, each divided
     by the mean of its positive entries, with smooth-L1; the teacher side carries no gradient.
     """
-    s_p = to_poincare(student, curvature)
-    s_g = _normalise_by_positive_mean(poincare_distance_matrix(s_p, s_p, curvature))
+    s_g = _normalise_by_positive_mean(_self_geodesic_distances(student, curvature))
     with torch.no_grad():
-        t_p = to_poincare(teacher, curvature)
-        t_g = _normalise_by_positive_mean(poincare_distance_matrix(t_p, t_p, curvature))
+        t_g = _normalise_by_positive_mean(_self_geodesic_distances(teacher, curvature))
     return (
         distance_weight * rkd_distance_loss(student, teacher)
         + angle_weight * rkd_angle_loss(student, teacher)

@@ -71,16 +71,30 @@ def _parse_sources(values: tuple[str, ...]) -> dict[str, str]:
 
 @main.command("build-dataset")
 @click.option("--recipe", default="demo", show_default=True, help="Recipe name or YAML file.")
-@click.option("--out", default="data/demo", show_default=True, type=click.Path(), help="Dataset folder.")
-@click.option("--source", "source_paths", multiple=True, metavar="NAME=PATH",
-              help="Use files you already have for a source (archive, extracted archive or class folders).")
+@click.option(
+    "--out", default="data/demo", show_default=True, type=click.Path(), help="Dataset folder."
+)
+@click.option(
+    "--source",
+    "source_paths",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Use files you already have for a source (archive, extracted archive or class folders).",
+)
 @click.option("--seed", type=int, default=None, help="Build seed (default: the recipe's).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
-@click.option("--size", default=None, help="Synthetic sources only: tiny, small, medium, eurosat or N per class.")
+@click.option(
+    "--size",
+    default=None,
+    help="Synthetic sources only: tiny, small, medium, eurosat or N per class.",
+)
 @click.option("--cache-dir", type=click.Path(), default=None, help="Download cache.")
 @click.option("--pack", is_flag=True, help="Also write packed arrays for fast loading.")
-@click.option("--hide-test-labels", is_flag=True,
-              help="Also write a public copy without test labels (OUT-public) and the private label file.")
+@click.option(
+    "--hide-test-labels",
+    is_flag=True,
+    help="Also write a public copy without test labels (OUT-public) and the private label file.",
+)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build_dataset_cmd(
     recipe: str, out: str, source_paths: tuple[str, ...], seed: int | None, workers: int,
@@ -142,6 +156,63 @@ def list_sources_cmd() -> None:
 
 
 # --- dataset loading and the Hub --------------------------------------------------------------
+
+
+@main.command("pack")
+@click.argument("data_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def pack_cmd(data_dir: str, quiet: bool) -> None:
+    """Write each modality and split of dataset DIR as one memory-mapped array (fast loading)."""
+    from msrgb_bench.data.packed import pack_dataset
+    from msrgb_bench.errors import MSRGBError
+
+    try:
+        written = pack_dataset(_path(data_dir), progress=not quiet)
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
+@main.command("publish")
+@click.argument("data_dir", metavar="DIR", type=click.Path(file_okay=False))
+@click.option("--repo-id", required=True, metavar="ORG/NAME", help="Hub dataset repository.")
+@click.option("--revision", default=None, metavar="BRANCH", help="Branch (default main).")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+@click.option("--endpoint", default=None, hidden=True, help="Hub URL (for mirrors and tests).")
+def publish_cmd(
+    data_dir: str, repo_id: str, revision: str | None, private: bool, endpoint: str | None
+) -> None:
+    """Verify dataset DIR and upload it to a Hugging Face Hub dataset repository."""
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.hub import publish
+
+    try:
+        url = publish(
+            _path(data_dir), repo_id, revision=revision, private=private, endpoint=endpoint
+        )
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"published {data_dir} to {repo_id}@{revision or 'main'}: {url}")
+
+
+@main.command("download")
+@click.option("--repo-id", default=None, metavar="ORG/NAME", help="Hub dataset repository.")
+@click.option("--revision", default=None, metavar="REV", help="Tag, branch or commit to fetch.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Target folder.")
+@click.option("--endpoint", default=None, hidden=True, help="Hub URL (for mirrors and tests).")
+def download_cmd(repo_id: str | None, revision: str | None, out: str, endpoint: str | None) -> None:
+    """Download a dataset from the Hub at a pinned revision and verify every file."""
+    from msrgb_bench import hub
+    from msrgb_bench.errors import MSRGBError
+
+    repo = repo_id or hub.DEFAULT_REPO_ID
+    rev = revision or hub.DEFAULT_REVISION
+    try:
+        path = hub.download(repo, rev, _path(out), endpoint=endpoint)
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"downloaded {repo}@{rev} to {path} (verified)")
 
 
 # --- training ---------------------------------------------------------------------------------

@@ -51,6 +51,10 @@ class DownloadError(FileProblemError):
     """A file could not be downloaded (no connection, server error, or no public download)."""
 
 
+class UploadError(FileProblemError):
+    """A dataset folder could not be uploaded (no connection, refused by the server, no access)."""
+
+
 class SourceLayoutError(FileProblemError):
     """A path given for a source does not hold that source's files in a known layout."""
 
@@ -64,7 +68,7 @@ class RecipeError(FileProblemError):
 
 
 class ManifestError(FileProblemError):
-    """A dataset folder's manifest or ``dataset.json`` is missing, malformed or disagrees with the files."""
+    """A dataset's manifest or ``dataset.json`` is missing, malformed or disagrees with its files."""
 
 
 class UnknownNameError(MSRGBError, KeyError):

@@ -15,7 +15,7 @@ import re
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -54,7 +54,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 # Maps a per-chip function over tasks; the default is a local process pool. A Dask client's
 # map/gather can be plugged in here for builds too large for one machine.
-ChipMapper = Callable[[Callable[[tuple[Source, SourceItem, int]], ChipRecord], list[tuple[Source, SourceItem, int]]], Iterator[ChipRecord]]
+ChipMapper = Callable[
+    [Callable[[tuple[Source, SourceItem, int]], ChipRecord], list[tuple[Source, SourceItem, int]]],
+    Iterator[ChipRecord],
+]
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,11 @@ def _place_owner(place: str, seed: int) -> str:
 
 
 def _select(
-    recipe: Recipe, sources: list[Source], items: list[list[SourceItem]], seed: int, report: BuildReport
+    recipe: Recipe,
+    sources: list[Source],
+    items: list[list[SourceItem]],
+    seed: int,
+    report: BuildReport,
 ) -> list[Entry]:
     class_index = {c: i for i, c in enumerate(recipe.classes)}
     entries: list[Entry] = []
@@ -147,7 +154,11 @@ def _select(
     for e in entries:
         by_modality[e.modality].add(e.item.place)
     shared = by_modality["ms"] & by_modality["rgb"]
-    kept = [e for e in entries if e.item.place not in shared or _place_owner(e.item.place, seed) == e.modality]
+    kept = [
+        e
+        for e in entries
+        if e.item.place not in shared or _place_owner(e.item.place, seed) == e.modality
+    ]
     report.shared_places_dropped = len(entries) - len(kept)
     ids = Counter(e.sample_id for e in kept)
     dup = [i for i, n in ids.items() if n > 1]
@@ -156,13 +167,18 @@ def _select(
     return sorted(kept, key=lambda e: e.sample_id)
 
 
-def _process(task: tuple[Source, SourceItem, int], staging: Path, ms_size: int, rgb_size: int) -> ChipRecord:
+def _process(
+    task: tuple[Source, SourceItem, int], staging: Path, ms_size: int, rgb_size: int
+) -> ChipRecord:
     source, item, index = task
     return process_item(source, item, index, staging, ms_size, rgb_size)
 
 
 def _pool_mapper(workers: int) -> ChipMapper:
-    def mapper(fn: Callable[[tuple[Source, SourceItem, int]], ChipRecord], tasks: list[tuple[Source, SourceItem, int]]) -> Iterator[ChipRecord]:
+    def mapper(
+        fn: Callable[[tuple[Source, SourceItem, int]], ChipRecord],
+        tasks: list[tuple[Source, SourceItem, int]],
+    ) -> Iterator[ChipRecord]:
         if workers <= 1:
             yield from map(fn, tasks)
             return
@@ -186,14 +202,18 @@ def _norm(records: Iterable[ChipRecord]) -> dict[str, list[float]]:
 
 
 def _check_out(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())):
-        raise FileProblemError(out, "exists and is not an msrgb dataset folder; refusing to overwrite it")
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file())
+    ):
+        raise FileProblemError(
+            out, "exists and is not an msrgb dataset folder; refusing to overwrite it"
+        )
 
 
 def build_dataset(
     recipe: str | Path | Recipe = "demo",
     out: str | Path = "data/demo",
-    sources: dict[str, str | Path] | None = None,
+    sources: Mapping[str, str | Path] | None = None,
     seed: int | None = None,
     workers: int = 1,
     cache_dir: str | Path | None = None,
@@ -213,7 +233,8 @@ def build_dataset(
         workers: Worker processes for the per-chip work.
         cache_dir: Where downloads go (default ``$MSRGB_CACHE`` or ``~/.cache/msrgb-bench``).
         endpoint: Hugging Face Hub endpoint for Hub-hosted source files.
-        source_files: ``{source name: tuple of RemoteFile}`` overriding pinned files (mirrors, tests).
+        source_files: ``{source name: tuple of RemoteFile}`` overriding the pinned files
+            (mirrors, tests).
         size: Size of synthetic sources (``"tiny"``, ``"small"``, ``"medium"``, ``"eurosat"`` or a
             number per class); ignored by real sources.
         progress: Show progress bars.
@@ -230,7 +251,8 @@ def build_dataset(
     unknown = set(sources or {}) - set(recipe.sources)
     if unknown:
         raise RecipeError(
-            Path(recipe.path), f"--source names '{sorted(unknown)[0]}', which this recipe does not use"
+            Path(recipe.path),
+            f"--source names '{sorted(unknown)[0]}', which this recipe does not use",
         )
     report = BuildReport(out=out)
     staging = out.parent / f".{out.name}.partial"
@@ -258,7 +280,7 @@ def _build_into(
     chips_dir: Path,
     seed: int,
     workers: int,
-    user_paths: dict[str, str | Path],
+    user_paths: Mapping[str, str | Path],
     cache_dir: str | Path | None,
     endpoint: str | None,
     source_files: dict[str, Any],
@@ -277,7 +299,10 @@ def _build_into(
             if size is not None:
                 options["size"] = size
             size_key = "chip_size"
-            options.setdefault(size_key, recipe.teacher.size if name in recipe.teacher.sources else recipe.student.size)
+            options.setdefault(
+                size_key,
+                recipe.teacher.size if name in recipe.teacher.sources else recipe.student.size,
+            )
         source = create_source(
             name, path=user_paths.get(name), cache_dir=cache, files=source_files.get(name),
             endpoint=endpoint, options=options,
@@ -285,7 +310,8 @@ def _build_into(
         side = "ms" if name in recipe.teacher.sources else "rgb"
         if source.modality != side:
             raise RecipeError(
-                Path(recipe.path), f"source '{name}' gives {source.modality} images but is listed as {side}"
+                Path(recipe.path),
+                f"source '{name}' gives {source.modality} images but is listed as {side}",
             )
         root = source.prepare()
         srcs.append(source)
@@ -295,7 +321,9 @@ def _build_into(
         raise RecipeError(Path(recipe.path), "no sample left after applying the class map")
 
     tasks = [(e.source, e.item, i) for i, e in enumerate(entries)]
-    fn = partial(_process, staging=chips_dir, ms_size=recipe.teacher.size, rgb_size=recipe.student.size)
+    fn = partial(
+        _process, staging=chips_dir, ms_size=recipe.teacher.size, rgb_size=recipe.student.size
+    )
     run = mapper or _pool_mapper(workers)
     records: list[ChipRecord] = list(
         tqdm(run(fn, tasks), total=len(tasks), desc="chips", unit="chip", disable=not progress)
@@ -312,7 +340,8 @@ def _build_into(
         if all(b is not None for b in bounds):
             groups = spatial_blocks([b for b in bounds if b is not None], recipe.split_block_deg)
             split_method[modality] = (
-                f"spatial blocks of {recipe.split_block_deg:g} x {recipe.split_block_deg:g} degrees "
+                f"spatial blocks of {recipe.split_block_deg:g} x {recipe.split_block_deg:g} "
+                "degrees "
                 "(footprint centroids joined to a WGS84 grid with geopandas), dealt to splits "
                 "with per-class ratios"
             )
@@ -327,7 +356,9 @@ def _build_into(
             splits[i] = s
 
     # Near-duplicates across splits and modalities.
-    pairs = near_duplicate_pairs([r.phash for r in records], [r.thumb for r in records], recipe.dedup_max_distance)
+    pairs = near_duplicate_pairs(
+        [r.phash for r in records], [r.thumb for r in records], recipe.dedup_max_distance
+    )
     partitions = [f"{e.modality}/{s}" for e, s in zip(entries, splits, strict=True)]
     removed = set(duplicates_to_remove(len(entries), pairs, partitions, PARTITION_PRIORITY))
     report.removed_duplicates = len(removed)
@@ -370,7 +401,11 @@ def _build_into(
     kept_entries = [e for i, e in enumerate(entries) if i not in removed]
     kept_splits = [s for i, s in enumerate(splits) if i not in removed]
     norm = {
-        m: _norm(r for r, e, s in zip(kept, kept_entries, kept_splits, strict=True) if e.modality == m and s == "train")
+        m: _norm(
+            r
+            for r, e, s in zip(kept, kept_entries, kept_splits, strict=True)
+            if e.modality == m and s == "train"
+        )
         for m in ("ms", "rgb")
     }
     ms_sources = [s for s in srcs if s.modality == "ms"]
@@ -402,7 +437,9 @@ def _build_into(
         norm={k: v for k, v in norm.items() if v},
         extra={
             "teacher_default_bands": list(recipe.teacher.default_bands),
-            "dropped_unmapped": {f"{s}/{c}": n for (s, c), n in sorted(report.dropped_unmapped.items())},
+            "dropped_unmapped": {
+                f"{s}/{c}": n for (s, c), n in sorted(report.dropped_unmapped.items())
+            },
             "shared_places_dropped": report.shared_places_dropped,
             "split_ratios": recipe.splits,
         },
@@ -411,7 +448,9 @@ def _build_into(
     write_info(info, staging)
     write_text_atomic(
         staging / CARD_NAME,
-        render_card(info, recipe, manifest, srcs, report.dropped_unmapped, report.shared_places_dropped),
+        render_card(
+            info, recipe, manifest, srcs, report.dropped_unmapped, report.shared_places_dropped
+        ),
     )
     report.counts = {
         f"{m}/{s}": int(n) for (m, s), n in manifest.groupby(["modality", "split"]).size().items()

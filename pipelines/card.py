@@ -28,8 +28,13 @@ def size_category(n: int) -> str:
 
 
 def _hf_license(text: str) -> str:
-    known = {"MIT": "mit", "CC0-1.0": "cc0-1.0", "CC-BY-4.0": "cc-by-4.0",
-             "CC-BY-NC-4.0": "cc-by-nc-4.0", "CDLA-Permissive-1.0": "cdla-permissive-1.0"}  # fmt: skip
+    known = {
+        "MIT": "mit",
+        "CC0-1.0": "cc0-1.0",
+        "CC-BY-4.0": "cc-by-4.0",
+        "CC-BY-NC-4.0": "cc-by-nc-4.0",
+        "CDLA-Permissive-1.0": "cdla-permissive-1.0",
+    }
     for key, value in known.items():
         if text.upper().startswith(key.upper()):
             return value
@@ -40,13 +45,16 @@ def front_matter(info: DatasetInfo, manifest: pd.DataFrame, sources: Sequence[So
     """Return the YAML front matter: licences, task, size, and one config per modality."""
     configs: list[dict[str, Any]] = []
     for modality, suffix in (("ms", "tif"), ("rgb", "png")):
-        present = [s for s in ("train", "val", "test")
-                   if ((manifest["modality"] == modality) & (manifest["split"] == s)).any()]  # fmt: skip
+        in_modality = manifest[manifest["modality"] == modality]
+        present = [s for s in ("train", "val", "test") if (in_modality["split"] == s).any()]
         configs.append(
             {
                 "config_name": modality,
                 "data_files": [
-                    {"split": "validation" if s == "val" else s, "path": f"{modality}/{s}/*/*.{suffix}"}
+                    {
+                        "split": "validation" if s == "val" else s,
+                        "path": f"{modality}/{s}/*/*.{suffix}",
+                    }
                     for s in present
                 ],
             }
@@ -56,7 +64,13 @@ def front_matter(info: DatasetInfo, manifest: pd.DataFrame, sources: Sequence[So
         "license": licenses[0] if len(licenses) == 1 else licenses,
         "pretty_name": f"msrgb-bench {info.recipe}",
         "task_categories": ["image-classification"],
-        "tags": ["remote-sensing", "multispectral", "sentinel-2", "knowledge-distillation", "torchgeo"],
+        "tags": [
+            "remote-sensing",
+            "multispectral",
+            "sentinel-2",
+            "knowledge-distillation",
+            "torchgeo",
+        ],
         "size_categories": [size_category(len(manifest))],
         "configs": configs,
     }
@@ -83,7 +97,9 @@ def render_card(
     """
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(
-            lambda name: (resources.files("msrgb_bench.data_cards") / name).read_text(encoding="utf-8")
+            lambda name: (resources.files("msrgb_bench.data_cards") / name).read_text(
+                encoding="utf-8"
+            )
         ),
         autoescape=False,
         keep_trailing_newline=True,
@@ -100,11 +116,12 @@ def render_card(
         class_rows.append({"name": cls, "cells": cells})
     columns = [f"{m} {s}" for m in ("ms", "rgb") for s in ("train", "val", "test")]
     table = manifest.groupby(["label_name", "modality", "split"]).size()
-    count_rows = []
-    for cls in recipe.classes:
-        values = [int(table.get((cls, c.split()[0], c.split()[1]), 0)) for c in columns]
-        count_rows.append({"name": cls, "counts": values})
-    totals = [sum(r["counts"][i] for r in count_rows) for i in range(len(columns))]
+    counts = {
+        cls: [int(table.get((cls, c.split()[0], c.split()[1]), 0)) for c in columns]
+        for cls in recipe.classes
+    }
+    totals = [sum(values[i] for values in counts.values()) for i in range(len(columns))]
+    count_rows = [{"name": cls, "counts": values} for cls, values in counts.items()]
     count_rows.append({"name": "**total**", "counts": totals})
     source_files = [{"name": f.name, "sha256": f.sha256} for s in info.sources for f in s.files]
     return env.get_template(TEMPLATE).render(
@@ -123,14 +140,23 @@ def render_card(
         ms_size=info.ms_size,
         rgb_size=info.rgb_size,
         sources=[
-            {"name": s.name, "title": s.title, "homepage": s.homepage, "modality": s.modality,
-             "region": s.region, "license": s.license, "citation": s.citation}  # fmt: skip
+            {
+                "name": s.name,
+                "title": s.title,
+                "homepage": s.homepage,
+                "modality": s.modality,
+                "region": s.region,
+                "license": s.license,
+                "citation": s.citation,
+            }
             for s in sources
         ],
         source_files=source_files,
         map_sources=map_sources,
         class_rows=class_rows,
-        dropped=[{"source": s, "class_name": c, "count": n} for (s, c), n in sorted(dropped.items())],
+        dropped=[
+            {"source": s, "class_name": c, "count": n} for (s, c), n in sorted(dropped.items())
+        ],
         count_columns=columns,
         count_rows=count_rows,
         split_method=info.split_method,

@@ -89,7 +89,7 @@ def resize_rgb(array: np.ndarray, size: int) -> np.ndarray:
 
 
 def encode_geotiff(chip: Chip) -> bytes:
-    """Encode an MS chip as an uncompressed, pixel-interleaved GeoTIFF (original dtype, CRS kept)."""
+    """Encode an MS chip as an uncompressed GeoTIFF (original dtype, CRS kept)."""
     count, height, width = chip.array.shape
     profile = {
         "driver": "GTiff",
@@ -140,7 +140,8 @@ def process_item(
     else:
         if chip.array.ndim != 3 or chip.array.shape[0] != 3 or chip.array.dtype != np.uint8:
             raise CorruptRasterError(
-                item.path, f"is not an 8-bit 3-band RGB image (shape {chip.array.shape}, {chip.array.dtype})"
+                item.path,
+                f"is not an 8-bit 3-band RGB image (shape {chip.array.shape}, {chip.array.dtype})",
             )
         stats_array = resize_rgb(chip.array, rgb_size)
         chip = Chip(stats_array, chip.band_names, chip.crs, chip.transform, chip.lonlat_bounds)

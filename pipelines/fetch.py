@@ -104,7 +104,9 @@ def pinned_hashes(remote: RemoteFile) -> dict[str, str]:
 def _require_pins(remote: RemoteFile) -> dict[str, str]:
     pins = pinned_hashes(remote)
     if not pins:
-        raise ValueError(f"{remote.filename}: no md5 or sha256 pinned; refusing an unverifiable download")
+        raise ValueError(
+            f"{remote.filename}: no md5 or sha256 pinned; refusing an unverifiable download"
+        )
     return pins
 
 
@@ -127,7 +129,9 @@ def verify_file(path: str | Path, remote: RemoteFile) -> str:
         size = path.stat().st_size
         if size != remote.size:
             raise ChecksumMismatchError(
-                path, f"checksum mismatch for {remote.filename}: expected {remote.size} bytes, got {size}"
+                path,
+                f"checksum mismatch for {remote.filename}: "
+                f"expected {remote.size} bytes, got {size}",
             )
     digests = file_digests(path, {"sha256", *pins})
     for algorithm, expected in pins.items():
@@ -159,24 +163,23 @@ def match_archive(path: str | Path, files: Sequence[RemoteFile]) -> tuple[Remote
     path = Path(path)
     digests = file_digests(path)
     if not files:
-        logger.warning("%s: no checksum is pinned for this source, so the archive is not verified", path)
+        logger.warning(
+            "%s: no checksum is pinned for this source, so the archive is not verified", path
+        )
         return None, digests["sha256"]
     size = path.stat().st_size
     for remote in files:
         pins = pinned_hashes(remote)
-        if (
-            pins
-            and all(digests[a] == h for a, h in pins.items())
-            and remote.size in (None, size)
-        ):
+        if pins and all(digests[a] == h for a, h in pins.items()) and remote.size in (None, size):
             return remote, digests["sha256"]
     expected = "; ".join(
         f"{r.filename} " + " ".join(f"{a}:{h}" for a, h in pinned_hashes(r).items()) for r in files
     )
     raise ChecksumMismatchError(
         path,
-        f"checksum mismatch: expected {expected}; got md5:{digests['md5']} sha256:{digests['sha256']}. "
-        "An archive with other contents is refused; pass the original archive, or its extracted folder",
+        f"checksum mismatch: expected {expected}; "
+        f"got md5:{digests['md5']} sha256:{digests['sha256']}. An archive with other contents "
+        "is refused; pass the original archive, or its extracted folder",
     )
 
 
@@ -377,7 +380,9 @@ class ResumableDownloader:
                 time.sleep(wait)
                 wait *= 2
             except requests.HTTPError as exc:
-                raise DownloadError(url, f"download of {self.remote.filename} failed: {exc}") from exc
+                raise DownloadError(
+                    url, f"download of {self.remote.filename} failed: {exc}"
+                ) from exc
         try:
             verify_file(self.part, self.remote)
         except ChecksumMismatchError as exc:
@@ -401,7 +406,9 @@ class ResumableDownloader:
                 return  # the part is already complete (a killed run finished the transfer)
             response.raise_for_status()
             content_range = response.headers.get("Content-Range", "")
-            if have and not (response.status_code == 206 and content_range.startswith(f"bytes {have}-")):
+            if have and not (
+                response.status_code == 206 and content_range.startswith(f"bytes {have}-")
+            ):
                 have = 0  # the server ignored the range: start over
             length = response.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
@@ -467,7 +474,9 @@ def extract_archive(archive: str | Path, target: str | Path, *, progress: bool =
     target.parent.mkdir(parents=True, exist_ok=True)
     for stale in target.parent.glob(f".{target.name}.*.partial"):
         shutil.rmtree(stale, ignore_errors=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    staging = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+    )
     try:
         if zipfile.is_zipfile(archive):
             _extract_zip(archive, staging, progress)
@@ -485,7 +494,9 @@ def extract_archive(archive: str | Path, target: str | Path, *, progress: bool =
     return target
 
 
-def check_member(archive: Path, name: str, link: str | None = None, *, hardlink: bool = False) -> None:
+def check_member(
+    archive: Path, name: str, link: str | None = None, *, hardlink: bool = False
+) -> None:
     """Refuse an archive member that would be written (or point) outside the target folder.
 
     Args:
@@ -510,7 +521,9 @@ def check_member(archive: Path, name: str, link: str | None = None, *, hardlink:
     base = "" if hardlink else posixpath.dirname(posix)
     resolved = posixpath.normpath(posixpath.join(base, link_posix))
     if resolved == ".." or resolved.startswith("../"):
-        raise UnsafeArchiveError(archive, f"entry {name!r} links outside the target folder ({link!r})")
+        raise UnsafeArchiveError(
+            archive, f"entry {name!r} links outside the target folder ({link!r})"
+        )
 
 
 def _extract_zip(archive: Path, staging: Path, progress: bool) -> None:
@@ -522,7 +535,9 @@ def _extract_zip(archive: Path, staging: Path, progress: bool) -> None:
                 if stat.S_ISLNK(info.external_attr >> 16):
                     link = zf.read(info).decode("utf-8", "replace")
                 check_member(archive, info.filename, link)
-            for info in tqdm(members, desc=f"extract {archive.name}", unit=" files", disable=not progress):
+            for info in tqdm(
+                members, desc=f"extract {archive.name}", unit=" files", disable=not progress
+            ):
                 zf.extract(info, staging)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise CorruptArchiveError(archive, f"cannot read the zip archive ({exc})") from exc
@@ -531,13 +546,24 @@ def _extract_zip(archive: Path, staging: Path, progress: bool) -> None:
 def _extract_tar(archive: Path, staging: Path, progress: bool) -> None:
     try:
         with tarfile.open(archive, "r:*") as tf:
-            for member in tqdm(tf, desc=f"extract {archive.name}", unit=" files", disable=not progress):
+            for member in tqdm(
+                tf, desc=f"extract {archive.name}", unit=" files", disable=not progress
+            ):
                 link = member.linkname if (member.issym() or member.islnk()) else None
                 check_member(archive, member.name, link, hardlink=member.islnk())
                 try:
                     # The "data" filter is a second line of defence (symlink chains, device files).
                     tf.extract(member, staging, filter="data")
                 except tarfile.FilterError as exc:
-                    raise UnsafeArchiveError(archive, f"entry {member.name!r} refused: {exc}") from exc
-    except (tarfile.ReadError, tarfile.CompressionError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
+                    raise UnsafeArchiveError(
+                        archive, f"entry {member.name!r} refused: {exc}"
+                    ) from exc
+    except (
+        tarfile.ReadError,
+        tarfile.CompressionError,
+        EOFError,
+        zlib.error,
+        gzip.BadGzipFile,
+        lzma.LZMAError,
+    ) as exc:
         raise CorruptArchiveError(archive, f"cannot read the tar archive ({exc})") from exc

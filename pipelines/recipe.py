@@ -13,9 +13,21 @@ from msrgb_bench.errors import RecipeError, UnknownNameError
 
 RECIPE_DIR = "recipes"
 _TOP_KEYS = {
-    "name", "version", "description", "classes", "teacher", "student", "class_map",
-    "splits", "split_block_deg", "dedup_max_distance", "seed", "source_options",
-    "limitations", "multilabel", "place_policy",
+    "name",
+    "version",
+    "description",
+    "classes",
+    "teacher",
+    "student",
+    "class_map",
+    "splits",
+    "split_block_deg",
+    "dedup_max_distance",
+    "seed",
+    "source_options",
+    "limitations",
+    "multilabel",
+    "place_policy",
 }
 _SIDE_KEYS = {"sources", "size", "bands", "default_bands"}
 
@@ -48,7 +60,8 @@ class Recipe:
         student: The RGB side.
         class_map: Per source, source class name -> benchmark class (``None``: dropped on purpose).
         splits: Split ratios (train, val, test), summing to 1.
-        split_block_deg: Side of the square spatial blocks (degrees) used where coordinates are known.
+        split_block_deg: Side (degrees) of the square spatial blocks used where coordinates
+            are known.
         dedup_max_distance: Largest perceptual-hash Hamming distance counted as a near-duplicate.
         seed: Default build seed.
         source_options: Per source, options passed to the source (e.g. synthetic sizes).
@@ -139,7 +152,9 @@ def parse_recipe(data: Any, where: Path) -> Recipe:
         class_map[source] = {str(k): (None if v is None else str(v)) for k, v in mapping.items()}
     extra_maps = set(raw_map) - set(class_map)
     if extra_maps:
-        raise RecipeError(where, f"'class_map' names a source not used by the recipe: '{sorted(extra_maps)[0]}'")
+        raise RecipeError(
+            where, f"'class_map' names a source not used by the recipe: '{sorted(extra_maps)[0]}'"
+        )
     return Recipe(
         name=str(data["name"]),
         version=str(data.get("version", "1.0")),

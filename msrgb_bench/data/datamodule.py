@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import kornia.augmentation as K
+import kornia.augmentation as K  # noqa: N812  (kornia's and torchgeo's convention)
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -101,7 +101,7 @@ def normalizer(root: str | Path, modality: str, bands: Sequence[str] | None = No
 
 def batch_augmentation(normalize: K.Normalize, train: bool) -> K.AugmentationSequential:
     """Return torchgeo-style batch augmentation: normalise, plus flips and rot90 for training."""
-    steps: list[nn.Module] = [normalize]
+    steps: list[Any] = [normalize]
     if train:
         steps += [
             K.RandomHorizontalFlip(),
@@ -112,7 +112,7 @@ def batch_augmentation(normalize: K.Normalize, train: bool) -> K.AugmentationSeq
 
 
 class PairedAugmentation(nn.Module):
-    """Augment a paired batch: ``image`` with the student's pipeline, ``teacher_image`` with the teacher's.
+    """Augment a paired batch: ``image`` as a student, ``teacher_image`` as a teacher batch.
 
     Args:
         student: Augmentation of the RGB ``image`` (the other keys pass through it).
@@ -198,7 +198,7 @@ class MSRGBDataModule(NonGeoDataModule):
 
     @property
     def in_channels(self) -> int:
-        """Channels of the images the model trained by this module sees (the student's in paired mode)."""
+        """Input channels of the model this module trains (the student's in paired mode)."""
         if self.mode == "ms":
             return len(self.ms_bands or self.info.ms_bands)
         return len(self.info.rgb_bands)
@@ -225,9 +225,9 @@ class MSRGBDataModule(NonGeoDataModule):
         """Create the datasets of ``stage`` and the batch augmentations."""
         if stage == "fit" and self.mode == "paired":
             self.train_dataset = self.paired_dataset
-            self.val_dataset = self.dataset_class(split="val", **self.kwargs)
+            self.val_dataset = MSRGBDataset(split="val", **self.kwargs)
         elif stage == "predict":
-            self.predict_dataset = self.dataset_class(split=self.predict_split, **self.kwargs)
+            self.predict_dataset = MSRGBDataset(split=self.predict_split, **self.kwargs)
         else:
             super().setup(stage)
         self._build_augs()
@@ -252,4 +252,4 @@ class MSRGBDataModule(NonGeoDataModule):
     def normalize_batch(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
         """Apply the evaluation transform (normalisation only) to a batch outside a trainer."""
         self._build_augs()
-        return self.aug(batch)  # type: ignore[no-any-return]
+        return self.aug(batch)

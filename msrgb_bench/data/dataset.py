@@ -103,7 +103,9 @@ class MSRGBDataset(NonGeoDataset):
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
         if modality not in MODALITIES:
-            raise ValueError(f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}")
+            raise ValueError(
+                f"unknown modality {modality!r}; expected one of {', '.join(MODALITIES)}"
+            )
         self.root = Path(root)
         self.split = split
         self.modality = modality
@@ -187,9 +189,11 @@ class MSRGBDataset(NonGeoDataset):
                 where,
                 f"sample {row.sample_id!r} has label {row.label}, outside 0..{n_classes - 1}",
             )
-        for row in self.rows.itertuples(index=False):
-            if any(not 0 <= int(v) < n_classes for v in row.labels):
-                raise ManifestError(where, f"sample {row.sample_id!r} has labels {list(row.labels)}")
+        for sample_id, sample_labels in zip(
+            self.rows["sample_id"], self.rows["labels"], strict=True
+        ):
+            if any(not 0 <= int(v) < n_classes for v in sample_labels):
+                raise ManifestError(where, f"sample {sample_id!r} has labels {list(sample_labels)}")
         channels, height, width = self.file_shape
         shape_bad = self.rows[
             (self.rows["bands"] != channels)

@@ -162,9 +162,7 @@ def content_hash(manifest: pd.DataFrame) -> str:
     ordered = manifest.sort_values("sample_id", kind="stable")
     for row in ordered.itertuples(index=False):
         labels = ",".join(str(int(v)) for v in row.labels)
-        line = "\t".join(
-            [row.sample_id, row.modality, row.split, labels, row.path, row.sha256]
-        )
+        line = "\t".join([row.sample_id, row.modality, row.split, labels, row.path, row.sha256])
         digest.update(line.encode("utf-8") + b"\n")
     return digest.hexdigest()
 
@@ -255,7 +253,9 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def verify_files(root: str | Path, manifest: pd.DataFrame, rows: Iterable[int] | None = None) -> None:
+def verify_files(
+    root: str | Path, manifest: pd.DataFrame, rows: Iterable[int] | None = None
+) -> None:
     """Check that every file named by ``manifest`` exists under ``root`` with its sha256.
 
     Raises:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped, unused-ignore]
 
 from msrgb_bench.atomic import replace_dir
 from msrgb_bench.data.manifest import (
@@ -181,7 +181,9 @@ def _pack_one(
     target = staging / array_name(modality, split)
     array: np.memmap | None = None
     items = zip(rows["path"], rows["sha256"], strict=True)
-    bar = tqdm(items, total=len(rows), desc=f"pack {modality}/{split}", unit="chip", disable=not progress)
+    bar = tqdm(
+        items, total=len(rows), desc=f"pack {modality}/{split}", unit="chip", disable=not progress
+    )
     for k, (rel, expected) in enumerate(bar):
         path = root / rel
         if not path.is_file():
@@ -261,7 +263,9 @@ def check_packed(
             f"says {info.content_hash[:12]}...); rerun `msrgb pack {root}`",
         )
     if tuple(rows["sample_id"]) != index.sample_ids:
-        raise ManifestError(ipath, "its sample ids disagree with manifest.parquet; rerun msrgb pack")
+        raise ManifestError(
+            ipath, "its sample ids disagree with manifest.parquet; rerun msrgb pack"
+        )
     bands = bands_of(info, index.modality)
     size = size_of(info, index.modality)
     expected_shape = (len(rows), len(bands), size, size)
@@ -288,7 +292,8 @@ def check_packed(
         actual = file_sha256(apath)
         if actual != index.sha256:
             raise ManifestError(
-                apath, f"sha256 {actual} differs from its index's {index.sha256} (altered or corrupt)"
+                apath,
+                f"sha256 {actual} differs from its index's {index.sha256} (altered or corrupt)",
             )
     return apath
 

@@ -141,7 +141,9 @@ class PairedMSRGBDataset(Dataset[Sample]):
             positions[i] = pos
         labels = self.student.labels
         if (labels < 0).any():
-            raise ValueError(f"the {self.split} split has hidden student labels; it cannot be paired")
+            raise ValueError(
+                f"the {self.split} split has hidden student labels; it cannot be paired"
+            )
         ok = self.teacher.multi_hot[positions, labels] > 0
         if not ok.all():
             i = int(np.flatnonzero(~ok)[0])
@@ -164,7 +166,9 @@ class PairedMSRGBDataset(Dataset[Sample]):
         """
         labels = self.student.labels
         if (labels < 0).any():
-            raise ValueError(f"the {self.split} split has hidden student labels; it cannot be paired")
+            raise ValueError(
+                f"the {self.split} split has hidden student labels; it cannot be paired"
+            )
         rng = np.random.default_rng(seed)
         chosen = np.empty(len(labels), dtype=np.int64)
         for cls in np.unique(labels):
@@ -192,7 +196,11 @@ class PairedMSRGBDataset(Dataset[Sample]):
         if path.suffix == ".parquet":
             table = pa.table({"student_id": students, "teacher_id": teachers})
             table = table.replace_schema_metadata(
-                {"format": PAIRS_FORMAT, "content_hash": self.info.content_hash, "split": self.split}
+                {
+                    "format": PAIRS_FORMAT,
+                    "content_hash": self.info.content_hash,
+                    "split": self.split,
+                }
             )
             with atomic_path(path) as tmp:
                 pq.write_table(table, tmp)
@@ -226,7 +234,9 @@ class PairedMSRGBDataset(Dataset[Sample]):
         if meta.get("content_hash") != self.info.content_hash:
             raise ValueError(f"{path}: pairs were made for another dataset (content hash differs)")
         if meta.get("split") != self.split:
-            raise ValueError(f"{path}: pairs are for split {meta.get('split')!r}, not {self.split!r}")
+            raise ValueError(
+                f"{path}: pairs are for split {meta.get('split')!r}, not {self.split!r}"
+            )
         mapping = dict(zip(students, teachers, strict=True))
         missing = [s for s in self.student.sample_ids if s not in mapping]
         if missing or len(mapping) != len(self.student):

@@ -15,8 +15,13 @@ from msrgb_bench.pipelines.sources.base import (
 )
 
 # Registration side effects: one module per public dataset.
-from msrgb_bench.pipelines.sources import (  # noqa: E402, F401  isort: skip
+from msrgb_bench.pipelines.sources import (  # noqa: F401  isort: skip
+    bigearthnet,
+    eurosat,
+    nasc_tg2,
+    resisc45,
     synthetic,
+    ucmerced,
 )
 
 __all__ = [

@@ -203,7 +203,9 @@ class Source(abc.ABC):
             local = fetch.fetch_file(remote, cache, endpoint=self.endpoint, progress=progress)
             self.used_files[remote.filename] = local.sha256
             if fetch.is_archive(local.path):
-                folders.append(self._extract(local.path, remote.filename, local.sha256, cache, progress))
+                folders.append(
+                    self._extract(local.path, remote.filename, local.sha256, cache, progress)
+                )
             else:
                 folders.append(local.path.parent)
         for folder in folders:
@@ -211,7 +213,8 @@ class Source(abc.ABC):
             if root is not None:
                 return root
         raise SourceLayoutError(
-            folders[0], f"the downloaded files hold no {self.title or self.name} layout ({self.layout_hint()})"
+            folders[0],
+            f"the downloaded files hold no {self.title or self.name} layout ({self.layout_hint()})",
         )
 
     def _extract(self, archive: Path, name: str, sha256: str, cache: Path, progress: bool) -> Path:
@@ -293,7 +296,8 @@ class ClassFolderSource(Source):
     def is_root(self, folder: Path) -> bool:
         """Return whether ``folder`` holds at least one known class folder with sample files."""
         return any(
-            (folder / name).is_dir() and self._has_samples(folder / name) for name in self.class_names
+            (folder / name).is_dir() and self._has_samples(folder / name)
+            for name in self.class_names
         )
 
     def layout_hint(self) -> str:
@@ -351,7 +355,9 @@ class ClassFolderSource(Source):
                 skipped[0],
             )
         if not found:
-            raise SourceLayoutError(root, f"no {self.title or self.name} samples found ({self.layout_hint()})")
+            raise SourceLayoutError(
+                root, f"no {self.title or self.name} samples found ({self.layout_hint()})"
+            )
         return sorted(found, key=lambda item: item.key)
 
 

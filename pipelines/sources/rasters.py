@@ -42,6 +42,12 @@ def lonlat_bounds(crs: Any, bounds: Sequence[float]) -> tuple[float, float, floa
     return (float(west), float(south), float(east), float(north))
 
 
+def gdal_transform(transform: Any) -> tuple[float, float, float, float, float, float]:
+    """Return an affine transform as the 6 GDAL-order floats (x0, dx, rx, y0, ry, dy)."""
+    x0, dx, rx, y0, ry, dy = (float(v) for v in transform.to_gdal())
+    return (x0, dx, rx, y0, ry, dy)
+
+
 def _reason(exc: BaseException) -> str:
     """Return GDAL's own message behind a rasterio error (rasterio chains it as the cause)."""
     cause = exc.__cause__ or exc.__context__
@@ -136,7 +142,7 @@ def read_raster(
         array = src.read()
         georeferenced = src.crs is not None
         crs = crs_string(src.crs)
-        transform = tuple(float(v) for v in src.transform.to_gdal()) if georeferenced else None
+        transform = gdal_transform(src.transform) if georeferenced else None
         footprint = lonlat_bounds(src.crs, src.bounds) if georeferenced else None
         nodata = src.nodata
     check_content(path, array, nodata)
@@ -144,7 +150,7 @@ def read_raster(
         array=array,
         band_names=tuple(band_names),
         crs=crs,
-        transform=transform,  # type: ignore[arg-type]
+        transform=transform,
         lonlat_bounds=footprint,
     )
 
@@ -154,6 +160,7 @@ def read_band_resampled(
     *,
     out_shape: tuple[int, int],
     dtypes: Sequence[str],
+    size: tuple[int, int] | None = None,
     resampling: Resampling = Resampling.bilinear,
 ) -> tuple[np.ndarray, Any, Any]:
     """Read a single-band raster resampled onto ``out_shape`` (same footprint, finer grid).
@@ -162,6 +169,7 @@ def read_band_resampled(
         path: Single-band GeoTIFF.
         out_shape: (height, width) of the target grid.
         dtypes: Accepted dtypes.
+        size: Required native (height, width), or ``None`` to accept any.
         resampling: rasterio resampling method (bilinear by default).
 
     Returns:
@@ -171,6 +179,6 @@ def read_band_resampled(
         CorruptRasterError: Naming the file and what is wrong with it.
     """
     with open_raster(path) as src:
-        check_layout(src, path, bands=1, dtypes=dtypes)
+        check_layout(src, path, bands=1, dtypes=dtypes, size=size)
         array = src.read(1, out_shape=out_shape, resampling=resampling)
         return array, src.crs, src.bounds

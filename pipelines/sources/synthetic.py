@@ -24,21 +24,34 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import shapely
 from pyproj import Transformer
 from rasterio.features import rasterize
-from rasterio.transform import from_origin
 from scipy.ndimage import gaussian_filter
 from shapely import affinity
-from shapely.geometry import LineString, Point, Polygon, box
+from shapely.geometry import LineString, Point, box
 from shapely.geometry.base import BaseGeometry
 
 from msrgb_bench.pipelines.sources.base import Chip, Source, SourceItem, register_source
 
-EUROSAT_BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
+EUROSAT_BANDS = (
+    "B01",
+    "B02",
+    "B03",
+    "B04",
+    "B05",
+    "B06",
+    "B07",
+    "B08",
+    "B09",
+    "B10",
+    "B11",
+    "B12",
+    "B8A",
+)
 CLASSES = (
     "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
     "Pasture", "PermanentCrop", "Residential", "River", "SeaLake",
@@ -48,7 +61,21 @@ CLASSES = (
 CLASS_MEAN: dict[str, tuple[int, ...]] = {
     "AnnualCrop": (1499, 1352, 1390, 1531, 1806, 2704, 3181, 3066, 822, 14, 2855, 1906, 3493),
     "Forest": (1099, 801, 687, 403, 753, 2122, 2695, 2645, 867, 9, 1290, 529, 3003),
-    "HerbaceousVegetation": (1345, 1124, 1066, 1034, 1360, 2090, 2394, 2396, 1038, 17, 2368, 1432, 2690),
+    "HerbaceousVegetation": (
+        1345,
+        1124,
+        1066,
+        1034,
+        1360,
+        2090,
+        2394,
+        2396,
+        1038,
+        17,
+        2368,
+        1432,
+        2690,
+    ),
     "Highway": (1395, 1180, 1125, 1103, 1369, 2181, 2556, 2491, 821, 12, 2120, 1357, 2802),
     "Industrial": (1624, 1413, 1319, 1304, 1449, 1954, 2195, 2081, 588, 13, 2041, 1482, 2352),
     "Pasture": (1308, 1023, 964, 684, 1207, 2790, 3402, 3346, 1117, 12, 2045, 998, 3780),
@@ -149,7 +176,9 @@ def _random_line(rng: np.random.Generator, size: int, wiggle: float) -> LineStri
     return LineString(np.column_stack([xs, ys]))
 
 
-def _blobs(rng: np.random.Generator, size: int, count: int, radius: tuple[float, float]) -> list[BaseGeometry]:
+def _blobs(
+    rng: np.random.Generator, size: int, count: int, radius: tuple[float, float]
+) -> list[BaseGeometry]:
     blobs: list[BaseGeometry] = []
     for _ in range(count):
         x, y = rng.uniform(0, size, 2)
@@ -159,7 +188,9 @@ def _blobs(rng: np.random.Generator, size: int, count: int, radius: tuple[float,
     return blobs
 
 
-def scene_layout(class_name: str, rng: np.random.Generator, size: int) -> tuple[str, list[tuple[BaseGeometry, str]]]:
+def scene_layout(
+    class_name: str, rng: np.random.Generator, size: int
+) -> tuple[str, list[tuple[BaseGeometry, str]]]:
     """Return the background material and the (geometry, material) shapes of one scene.
 
     Geometries are in pixel coordinates of a ``size`` x ``size`` chip.
@@ -169,7 +200,9 @@ def scene_layout(class_name: str, rng: np.random.Generator, size: int) -> tuple[
     if class_name == "AnnualCrop":
         width = rng.uniform(4, 10)
         strips = [box(-size, y, 2 * size, y + width) for y in np.arange(-size, 2 * size, width)]
-        rotated = [affinity.rotate(s, rng.uniform(0, 180), origin=(size / 2, size / 2)) for s in strips]
+        rotated = [
+            affinity.rotate(s, rng.uniform(0, 180), origin=(size / 2, size / 2)) for s in strips
+        ]
         shapes = [(s, "crop" if i % 2 else "soil") for i, s in enumerate(rotated)]
         return "crop", shapes
     if class_name == "PermanentCrop":
@@ -211,7 +244,9 @@ def scene_layout(class_name: str, rng: np.random.Generator, size: int) -> tuple[
         cx, cy = rng.uniform(-0.3, 1.3, 2) * size
         lake = Point(cx, cy).buffer(rng.uniform(0.8, 1.6) * size, quad_segs=16)
         shore = _blobs(rng, size, 2, (2, 6))
-        return "herb", [(lake.intersection(full.buffer(size)), "water")] + [(s, "water") for s in shore]
+        return "herb", [(lake.intersection(full.buffer(size)), "water")] + [
+            (s, "water") for s in shore
+        ]
     raise KeyError(class_name)
 
 
@@ -254,7 +289,7 @@ class _SyntheticSource(Source):
     size_index: ClassVar[int] = 0
     license = "CC0-1.0"
     citation = "msrgb-bench synthetic demo data (generated, not observed imagery)"
-    homepage = "https://github.com/msrgb-bench/msrgb-bench"
+    homepage = ""
     files = ()
 
     def _count(self) -> int:
@@ -262,7 +297,9 @@ class _SyntheticSource(Source):
         if isinstance(size, int):
             return size
         if size not in SIZES:
-            raise ValueError(f"synthetic size must be one of {sorted(SIZES)} or an integer, got {size!r}")
+            raise ValueError(
+                f"synthetic size must be one of {sorted(SIZES)} or an integer, got {size!r}"
+            )
         return SIZES[size][self.size_index]
 
     def _seed(self) -> int:
@@ -331,14 +368,15 @@ class SyntheticMS(_SyntheticSource):
         x, y = to_utm.transform(lon, lat)
         res = 10.0
         left, top = x - res * size / 2, y + res * size / 2
-        transform = from_origin(left, top, res, res)
         to_ll = _transformer(f"EPSG:{epsg}", "EPSG:4326")
-        west, south, east, north = to_ll.transform_bounds(left, top - res * size, left + res * size, top)
+        west, south, east, north = to_ll.transform_bounds(
+            left, top - res * size, left + res * size, top
+        )
         return Chip(
             array=array,
             band_names=EUROSAT_BANDS,
             crs=f"EPSG:{epsg}",
-            transform=tuple(transform.to_gdal()),
+            transform=(left, res, 0.0, top, 0.0, -res),
             lonlat_bounds=(west, south, east, north),
         )
 

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from datafolders import Folder, handmade_chips
 from torchgeo.datasets import DatasetNotFoundError
@@ -26,7 +25,9 @@ def test_missing_root_is_torchgeo_not_found(tmp_path: Path) -> None:
 
 
 def test_root_inside_a_dataset(folder: Folder) -> None:
-    with pytest.raises(ManifestError, match=re.escape(f"pass the dataset folder itself ({folder.root})")):
+    with pytest.raises(
+        ManifestError, match=re.escape(f"pass the dataset folder itself ({folder.root})")
+    ):
         MSRGBDataset(folder.root / "ms")
 
 
@@ -79,13 +80,13 @@ def test_bad_arguments(folder: Folder, kwargs: dict[str, object], message: str) 
 def test_empty_split_is_an_error(make_folder) -> None:  # type: ignore[no-untyped-def]
     chips = [c for c in handmade_chips() if not (c.modality == "ms" and c.split == "val")]
     folder = make_folder(chips)
-    with pytest.raises(ManifestError, match="no ms samples in split 'val' .*: test, train"):
+    with pytest.raises(ManifestError, match=r"no ms samples in split 'val' .*: test, train"):
         MSRGBDataset(folder.root, "val", "ms")
 
 
 def test_manifest_size_disagrees_with_dataset_json(make_folder) -> None:  # type: ignore[no-untyped-def]
     folder = make_folder(handmade_chips(), ms_size=16)  # files are 8x8
-    with pytest.raises(ManifestError, match="listed as 4x8x8, dataset.json promises 4x16x16"):
+    with pytest.raises(ManifestError, match=r"listed as 4x8x8, dataset\.json promises 4x16x16"):
         MSRGBDataset(folder.root)
 
 
@@ -93,12 +94,11 @@ def test_label_out_of_range(make_folder) -> None:  # type: ignore[no-untyped-def
     chips = handmade_chips()
     chips[0].label = 7
     folder = make_folder(chips, classes=("Forest", "River", "SeaLake", "X", "Y", "Z", "W", "V"))
-    manifest = read_manifest(folder.root)
+    # dataset.json lists 3 classes (the content hash covers the manifest only, so it still matches)
     info = json.loads((folder.root / "dataset.json").read_text())
     info["classes"] = ["Forest", "River", "SeaLake"]
     (folder.root / "dataset.json").write_text(json.dumps(info))
-    assert int(manifest["label"].max()) == 7
-    with pytest.raises(ManifestError, match="has label 7, outside 0..2"):
+    with pytest.raises(ManifestError, match=r"has label 7, outside 0\.\.2"):
         MSRGBDataset(folder.root, "train", "ms")
 
 
@@ -119,10 +119,3 @@ def test_truncated_file_fails_on_read(folder: Folder) -> None:
     ds = MSRGBDataset(folder.root, "test", "rgb")
     with pytest.raises(CorruptRasterError, match=r"rgb-test-sealake-0\.png: unreadable image"):
         ds[len(ds) - 1]
-
-
-def test_unknown_split_value_in_manifest(folder: Folder) -> None:
-    manifest = read_manifest(folder.root)
-    manifest.loc[0, "split"] = "holdout"
-    with pytest.raises(ManifestError, match="unknown split 'holdout'"):
-        write_manifest(pd.DataFrame(manifest), folder.root)

@@ -1,0 +1,48 @@
+"""Fixtures for the method tests: cached tiny networks and batches."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import pytest
+import torch
+
+from msrgb_bench.models import Backbone, create_model
+
+NUM_CLASSES = 5
+MS_CHANS = 13
+PAIRS = {
+    "R/R": ("resnet34", "resnet34"),
+    "M/M": ("mobilenetv2", "mobilenetv2"),
+    "S/S": ("shufflenetv2", "shufflenetv2"),
+    "R/M": ("resnet34", "mobilenetv2"),
+    "R/S": ("resnet34", "shufflenetv2"),
+    "M/S": ("mobilenetv2", "shufflenetv2"),
+}
+
+
+@pytest.fixture(scope="session")
+def model_factory() -> Callable[[str, int], Backbone]:
+    """Return ``make(arch, in_chans)``: a fresh copy of one cached, seeded network per key."""
+    cache: dict[tuple[str, int], Backbone] = {}
+
+    def make(arch: str, in_chans: int) -> Backbone:
+        key = (arch, in_chans)
+        if key not in cache:
+            torch.manual_seed(len(cache))
+            cache[key] = create_model(arch, in_chans=in_chans, num_classes=NUM_CLASSES)
+        return copy.deepcopy(cache[key])
+
+    return make
+
+
+@pytest.fixture
+def paired_batch() -> dict[str, torch.Tensor]:
+    """A paired batch of 4 RGB students and 4 MS teachers at 32 x 32."""
+    gen = torch.Generator().manual_seed(1)
+    return {
+        "image": torch.randn(4, 3, 32, 32, generator=gen),
+        "teacher_image": torch.randn(4, MS_CHANS, 32, 32, generator=gen),
+        "label": torch.tensor([0, 3, 1, 3]),
+    }
