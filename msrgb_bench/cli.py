@@ -221,6 +221,202 @@ def download_cmd(repo_id: str | None, revision: str | None, out: str, endpoint: 
 # --- leaderboard ------------------------------------------------------------------------------
 
 
+@main.command()
+@click.argument("preds", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Dataset folder whose labels to score against.",
+)
+@click.option(
+    "--labels",
+    "labels_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private label file to score against (instead of --data).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as one JSON object.")
+@click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap replicates.")
+@click.option("--seed", default=0, show_default=True, help="Bootstrap seed.")
+def evaluate(
+    preds: str,
+    data_dir: str | None,
+    labels_file: str | None,
+    as_json: bool,
+    bootstrap: int,
+    seed: int,
+) -> None:
+    """Validate and score the submission PREDS (its .meta.json sidecar beside it)."""
+    import json
+
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.leaderboard.board import format_scores
+    from msrgb_bench.leaderboard.metrics import score
+    from msrgb_bench.leaderboard.submission import read_submission, validate_submission
+    from msrgb_bench.leaderboard.truth import GroundTruth, read_private_labels
+
+    if (data_dir is None) == (labels_file is None):
+        raise click.UsageError("give exactly one of --data DIR or --labels FILE")
+    try:
+        truth = (
+            GroundTruth.from_dataset(_path(data_dir))
+            if data_dir is not None
+            else read_private_labels(_path(str(labels_file)))
+        )
+        frame, meta = read_submission(_path(preds))
+        aligned = validate_submission(frame, meta, truth, source=preds)
+        scores = score(aligned, n_boot=bootstrap, seed=seed)
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(scores.to_dict(), indent=2))
+    else:
+        click.echo(format_scores(scores.to_dict()), nl=False)
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "public_dir", required=True, help="Folder for the public copy.")
+@click.option("--labels", "private_labels", required=True, help="Private label file to write.")
+def release(src: str, public_dir: str, private_labels: str) -> None:
+    """Write a public copy of dataset SRC without test labels, and the private label file."""
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.leaderboard.release import release_dataset
+
+    try:
+        result = release_dataset(_path(src), _path(public_dir), _path(private_labels))
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"public copy   {result.public_dir} ({result.hidden_rows} labels hidden)")
+    click.echo(f"private file  {result.private_labels} (keep it on the leaderboard server)")
+    click.echo(f"dataset hash  {result.dataset_hash}")
+    if result.skipped_files:
+        click.echo(f"not copied    {len(result.skipped_files)} file(s) the manifest does not list")
+
+
+@main.command("serve-leaderboard")
+@click.option(
+    "--labels",
+    "labels_files",
+    multiple=True,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Private label file (repeat for several datasets).",
+)
+@click.option("--db", default="leaderboard.sqlite", show_default=True, help="SQLite store.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--interval-s", default=3600.0, show_default=True, help="Seconds between team submissions."
+)
+@click.option("--max-mb", default=64.0, show_default=True, help="Largest predictions file.")
+@click.option("--bootstrap", default=1000, show_default=True, help="Bootstrap replicates.")
+@click.option("--reference/--no-reference", default=True, help="Show the paper's numbers.")
+def serve_leaderboard(
+    labels_files: tuple[str, ...],
+    db: str,
+    host: str,
+    port: int,
+    interval_s: float,
+    max_mb: float,
+    bootstrap: int,
+    reference: bool,
+) -> None:
+    """Serve the leaderboard: take submissions, score them, show the page and JSON."""
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.leaderboard.server import ServerConfig, run_server
+
+    config = ServerConfig(
+        labels=tuple(_path(p) for p in labels_files),
+        db=_path(db),
+        max_bytes=int(max_mb * 1024 * 1024),
+        interval_s=interval_s,
+        n_boot=bootstrap,
+        show_reference=reference,
+    )
+    try:
+        run_server(config, host=host, port=port)
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.argument("preds", type=click.Path(exists=True, dir_okay=False))
+@click.option("--server", required=True, help="Leaderboard URL, e.g. http://127.0.0.1:8000.")
+@click.option("--token", required=True, envvar="MSRGB_TOKEN", help="Team token ($MSRGB_TOKEN).")
+@click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON.")
+def submit(preds: str, server: str, token: str, as_json: bool) -> None:
+    """Submit PREDS (and its .meta.json sidecar) to a leaderboard server and print the score."""
+    import json
+
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.leaderboard.board import format_scores
+    from msrgb_bench.leaderboard.client import submit as submit_file
+
+    try:
+        answer = submit_file(_path(preds), server, token)
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(answer, indent=2))
+    else:
+        click.echo(f"submission {answer['submission_id']} of team {answer['team']}: scored")
+        click.echo(format_scores(answer["scores"]), nl=False)
+
+
+@main.group("leaderboard", invoke_without_command=True)
+@click.option("--server", default=None, help="Read the board from this server's URL.")
+@click.option("--db", default=None, type=click.Path(dir_okay=False), help="Read a store file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["markdown", "csv", "json"]),
+    default="markdown",
+    show_default=True,
+)
+@click.pass_context
+def leaderboard(ctx: click.Context, server: str | None, db: str | None, fmt: str) -> None:
+    """Print the leaderboard (from --server or --db), or manage teams (subcommands)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.leaderboard.board import build_board, format_board
+    from msrgb_bench.leaderboard.client import fetch_board
+    from msrgb_bench.leaderboard.reference import reported_rows
+    from msrgb_bench.leaderboard.store import Store
+
+    if (server is None) == (db is None):
+        raise click.UsageError("give exactly one of --server URL or --db FILE")
+    try:
+        if server is not None:
+            board = fetch_board(server)
+        else:
+            if not _path(str(db)).is_file():
+                raise click.ClickException(f"{db}: no such leaderboard store")
+            subs = Store(_path(str(db))).submissions(status="scored")
+            datasets = {s.meta["dataset"] for s in subs if s.meta}
+            board = build_board(subs, reported_rows(datasets))
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(format_board(board, fmt), nl=False)
+
+
+@leaderboard.command("add-team")
+@click.argument("name")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="The store file.")
+def add_team(name: str, db: str) -> None:
+    """Register team NAME and print its token (shown only this once; only a hash is kept)."""
+    from msrgb_bench.errors import MSRGBError
+    from msrgb_bench.leaderboard.store import Store
+
+    try:
+        token = Store(_path(db)).add_team(name)
+    except MSRGBError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"team {name} registered; its token (keep it secret, it is not shown again):")
+    click.echo(token)
+
+
 def _path(value: str) -> Path:
     return Path(value).expanduser()
 

@@ -138,7 +138,7 @@ def _select(
                 key = (source.name, item.class_name)
                 report.dropped_unmapped[key] = report.dropped_unmapped.get(key, 0) + 1
                 continue
-            primary = class_index[primary_name] if primary_name is not None else min(mapped)
+            primary = class_index[primary_name] if primary_name is not None else mapped[0]
             entries.append(
                 Entry(
                     source=source,

@@ -56,7 +56,8 @@ from msrgb_bench.pipelines.sources.base import RemoteFile
 logger = logging.getLogger(__name__)
 
 CACHE_ENV = "MSRGB_CACHE"
-CHUNK = 1 << 20
+CHUNK = 1 << 20  # read size for hashing
+DOWNLOAD_CHUNK = 1 << 16  # small enough that a dropped connection loses little
 ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".txz", ".tar", ".zip")
 
 
@@ -265,8 +266,8 @@ def _fetch_from_hub(remote: RemoteFile, hub_cache: Path, endpoint: str | None) -
     except (OSError, EntryNotFoundError) as exc:
         where = f"{endpoint or 'the Hub'}: dataset {remote.hf_repo}@{remote.hf_revision}/{filename}"
         raise DownloadError(
-            remote.url or filename,
-            f"download of {remote.filename} failed ({where}: {type(exc).__name__}: {exc}). "
+            remote.filename,
+            f"download failed ({where}: {type(exc).__name__}: {exc}). "
             "Download it yourself and pass --source NAME=PATH",
         ) from exc
 
@@ -365,8 +366,8 @@ class ResumableDownloader:
             ) as exc:
                 if attempt == self.retries:
                     raise DownloadError(
-                        url,
-                        f"download of {self.remote.filename} dropped {attempt + 1} times ({exc}); "
+                        self.remote.filename,
+                        f"download from {url} dropped {attempt + 1} times ({exc}); "
                         f"{self.part} is kept and the next run resumes it",
                     ) from exc
                 have = self.part.stat().st_size if self.part.exists() else 0
@@ -381,13 +382,15 @@ class ResumableDownloader:
                 wait *= 2
             except requests.HTTPError as exc:
                 raise DownloadError(
-                    url, f"download of {self.remote.filename} failed: {exc}"
+                    self.remote.filename, f"download from {url} failed: {exc}"
                 ) from exc
         try:
             verify_file(self.part, self.remote)
         except ChecksumMismatchError as exc:
             self.part.unlink(missing_ok=True)
-            raise ChecksumMismatchError(url, exc.problem) from None
+            raise ChecksumMismatchError(
+                self.part.with_name(self.remote.filename), exc.problem
+            ) from None
         if isinstance(output_file, (str, os.PathLike)):
             os.replace(self.part, output_file)
         else:
@@ -424,7 +427,7 @@ class ResumableDownloader:
                     disable=not self.progress,
                 ) as bar,
             ):
-                for chunk in response.iter_content(CHUNK):
+                for chunk in response.iter_content(DOWNLOAD_CHUNK):
                     handle.write(chunk)
                     bar.update(len(chunk))
 

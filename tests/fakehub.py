@@ -209,7 +209,9 @@ class FakeHub:
             self.set_ref(repo_id, branch, revision, repo_type=repo_type)
         return target
 
-    def set_ref(self, repo_id: str, branch: str, commit: str, *, repo_type: str = "dataset") -> None:
+    def set_ref(
+        self, repo_id: str, branch: str, commit: str, *, repo_type: str = "dataset"
+    ) -> None:
         """Point ``branch`` of a repository at ``commit``."""
         ref = self.repo_dir(repo_id, repo_type) / "refs" / branch
         ref.parent.mkdir(parents=True, exist_ok=True)

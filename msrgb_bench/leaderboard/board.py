@@ -320,3 +320,38 @@ def format_board(board: dict[str, Any], fmt: str) -> str:
             "Not recoverable: " + "; ".join(board["reference_missing"]) + "."
         )
     return "\n\n".join(parts) + "\n"
+
+
+def format_scores(scores: dict[str, Any]) -> str:
+    """Render one submission's scores (``Scores.to_dict()``) as a short text report."""
+    names = SINGLE_LABEL_METRICS if scores["task"] == "single-label" else MULTI_LABEL_METRICS
+    boot = scores.get("bootstrap", {})
+    lines = [
+        f"{scores['task']}, {scores['n_samples']} samples"
+        + (
+            f", {100 * boot['confidence']:.0f}% bootstrap intervals "
+            f"({boot['replicates']} replicates, seed {boot['seed']})"
+            if boot.get("replicates")
+            else ""
+        )
+    ]
+    for name in names:
+        value, interval = scores[name], scores["intervals"].get(name)
+        text = "-" if value is None else f"{100 * value:6.2f} %"
+        if interval:
+            text += f"  [{100 * interval[0]:.2f}, {100 * interval[1]:.2f}]"
+        lines.append(f"{METRIC_TITLES[name]:<10} {text}")
+    headers = ["class", "precision", "recall", "F1", "support"]
+    rows = [
+        [
+            row["class"],
+            *(
+                "-" if row[k] is None else f"{100 * row[k]:.2f}"
+                for k in ("precision", "recall", "f1")
+            ),
+            str(row["support"]),
+        ]
+        for row in scores["per_class"]
+    ]
+    lines += ["", _markdown_table(headers, rows)]
+    return "\n".join(lines) + "\n"

@@ -254,7 +254,8 @@ class Store:
             "SELECT s.id, t.name, s.created_at, s.status, s.filename, s.size_bytes, s.meta_json, "
             "s.scores_json, s.error FROM submissions s JOIN teams t ON t.id = s.team_id"
         )
-        clauses, args = [], []
+        clauses: list[str] = []
+        args: list[Any] = []
         if team is not None:
             clauses.append("s.team_id = ?")
             args.append(team.id)

@@ -194,7 +194,7 @@ class Source(abc.ABC):
             return self._locate_root(self._extract(path, name, sha256, cache, progress), path)
         if not self.files:
             raise DownloadError(
-                self.homepage or self.name,
+                self.name,
                 f"{self.title or self.name} has no public download that can be pinned; get it "
                 f"from {self.homepage} and pass --source {self.name}=PATH",
             )

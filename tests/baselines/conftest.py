@@ -12,14 +12,6 @@ from msrgb_bench.models import Backbone, create_model
 
 NUM_CLASSES = 5
 MS_CHANS = 13
-PAIRS = {
-    "R/R": ("resnet34", "resnet34"),
-    "M/M": ("mobilenetv2", "mobilenetv2"),
-    "S/S": ("shufflenetv2", "shufflenetv2"),
-    "R/M": ("resnet34", "mobilenetv2"),
-    "R/S": ("resnet34", "shufflenetv2"),
-    "M/S": ("mobilenetv2", "shufflenetv2"),
-}
 
 
 @pytest.fixture(scope="session")

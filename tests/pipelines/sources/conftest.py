@@ -10,12 +10,8 @@ from the FakeHub lift it with the ``hub_online`` fixture (the server is on 127.0
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import sys
-import tarfile
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import huggingface_hub.constants
@@ -28,44 +24,11 @@ from msrgb_bench.pipelines.sources.resisc45 import RESISC45
 from msrgb_bench.pipelines.sources.ucmerced import UCMerced
 from msrgb_bench.sample_data import find_sample_data
 
-# tests/ holds fakehub.py, a helper module shared by test folders.
+# tests/pipelines/sources holds source_archives.py; tests/ holds fakehub.py (shared by folders).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from fakehub import FakeHub  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Archive:
-    """A test archive and its checksums (computed here with hashlib)."""
-
-    path: Path
-    md5: str
-    sha256: str
-
-
-def digests(path: Path) -> tuple[str, str]:
-    data = path.read_bytes()
-    return hashlib.md5(data).hexdigest(), hashlib.sha256(data).hexdigest()
-
-
-def make_zip(folder: Path, out: Path, prefix: str, suffix: str) -> Archive:
-    """Zip ``folder/<class>/*<suffix>`` as ``<prefix>/<class>/<file>`` (the release's layout)."""
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-        for path in sorted(folder.glob(f"*/*{suffix}")):
-            zf.write(path, f"{prefix}/{path.parent.name}/{path.name}")
-    return Archive(out, *digests(out))
-
-
-def make_bigearthnet_tar(folder: Path, out: Path) -> Archive:
-    """Tar+gzip every patch folder as ``BigEarthNet-v1.0/<patch>/...`` (the release's layout)."""
-    with tarfile.open(out, "w:gz", compresslevel=1) as tf:
-        for patch in sorted(p for p in folder.iterdir() if p.is_dir()):
-            tf.add(patch, arcname=f"BigEarthNet-v1.0/{patch.name}")
-    return Archive(out, *digests(out))
-
-
-def pinned(source: type[Source], archive: Archive) -> tuple[RemoteFile, ...]:
-    """The source's pinned file with the test archive's md5 in place of the release's."""
-    return (dataclasses.replace(source.files[0], md5=archive.md5),)
+from source_archives import Archive, make_bigearthnet_tar, make_zip  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +85,9 @@ HUB_SOURCES: dict[str, type[Source]] = {
 
 
 @pytest.fixture(scope="session")
-def hub(archives: dict[str, Archive], tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeHub]:
+def hub(
+    archives: dict[str, Archive], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FakeHub]:
     """A FakeHub serving the Hub-hosted test archives at their real repo, revision and name."""
     with FakeHub(tmp_path_factory.mktemp("fakehub")) as server:
         for name, source in HUB_SOURCES.items():
