@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar, Self
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import Tensor, nn
 
 from msrgb_bench.errors import UnknownNameError
@@ -128,8 +128,8 @@ class DistillationTerm(nn.Module, abc.ABC):
     def forward(self, out: StepOutputs) -> dict[str, Tensor]:
         """Return the method's named, already weighted loss terms."""
 
-    def metrics(self) -> dict[str, float]:
-        """Return values worth logging each step besides the losses (e.g. a learned temperature)."""
+    def metrics(self) -> dict[str, Tensor]:
+        """Return detached values worth logging besides the losses (e.g. a learned temperature)."""
         return {}
 
 
@@ -283,8 +283,8 @@ class Distiller(nn.Module):
         """Return the student's logits (inference)."""
         return self.student(x)
 
-    def metrics(self) -> dict[str, float]:
-        """Return values to log besides the losses."""
+    def metrics(self) -> dict[str, Tensor]:
+        """Return detached values to log besides the losses."""
         return self.term.metrics() if self.term is not None else {}
 
     # --- engine hooks -----------------------------------------------------------------------

@@ -92,6 +92,6 @@ class CTKDTerm(DistillationTerm):
         loss = kd_kl_div(out.student_logits, teacher_logits, tau, cfg.scale_by_t2)
         return {"kd": cfg.kd_weight * loss}
 
-    def metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, Tensor]:
         """Return the current temperature."""
-        return {"temperature": float(self.temperature().detach())}
+        return {"temperature": self.temperature().detach()}

@@ -1,5 +1,6 @@
-"""``distilvpr``: DistilVPR (Wang et al., "DistilVPR: Cross-Modal Knowledge Distillation for
-Visual Place Recognition", AAAI 2024) on the 512-d embeddings.
+"""``distilvpr``: DistilVPR (Wang et al., AAAI 2024) on the 512-d embeddings.
+
+Paper: "DistilVPR: Cross-Modal Knowledge Distillation for Visual Place Recognition".
 
 Self-agent: "RKD-G", the RKD distance and angle losses plus a geodesic-distance loss in the
 Poincaré ball. Cross-agent: on L2-normalised embeddings, the student-student relation matrices
@@ -79,8 +80,7 @@ class DistilVPRTerm(DistillationTerm):
         super().__init__(config)
 
     def forward(self, out: StepOutputs) -> dict[str, Tensor]:
-        """Return ``{"rkdg": ..., "cross_distance": ..., "cross_similarity": ...,
-        "cross_geodesic": ...}``."""
+        """Return ``rkdg``, ``cross_distance``, ``cross_similarity`` and ``cross_geodesic``."""
         teacher, _ = out.require_teacher()
         cfg = self.config
         student_emb, teacher_emb = out.student.embedding, teacher.embedding

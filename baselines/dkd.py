@@ -44,10 +44,13 @@ class DKDConfig(MethodConfig):
     @classmethod
     def presets(cls) -> dict[str, Self]:
         """Return the ``paper`` and ``original`` presets."""
-        common = {"alpha": 1.0, "beta": 8.0, "temperature": 4.0, "warmup_epochs": 20}
         return {
-            "paper": cls(ce_weight=0.3, kd_weight=0.4, **common),
-            "original": cls(ce_weight=1.0, kd_weight=1.0, **common),
+            "paper": cls(
+                ce_weight=0.3, kd_weight=0.4, alpha=1.0, beta=8.0, temperature=4.0, warmup_epochs=20
+            ),
+            "original": cls(
+                ce_weight=1.0, kd_weight=1.0, alpha=1.0, beta=8.0, temperature=4.0, warmup_epochs=20
+            ),
         }
 
     def warmup_factor(self, epoch: int) -> float:

@@ -1,5 +1,7 @@
-"""``logits``: regression on the teacher's logits (Ba & Caruana, "Do Deep Nets Really Need to be
-Deep?", NeurIPS 2014)."""
+"""``logits``: regression on the teacher's logits (Ba & Caruana, NeurIPS 2014).
+
+Paper: "Do Deep Nets Really Need to be Deep?".
+"""
 
 from __future__ import annotations
 
@@ -33,7 +35,9 @@ class LogitsConfig(MethodConfig):
 
     def __post_init__(self) -> None:
         if self.class_reduction not in ("mean", "sum"):
-            raise ValueError(f"class_reduction must be 'mean' or 'sum', got {self.class_reduction!r}")
+            raise ValueError(
+                f"class_reduction must be 'mean' or 'sum', got {self.class_reduction!r}"
+            )
 
     @classmethod
     def presets(cls) -> dict[str, Self]:

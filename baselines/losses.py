@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
 from torch import Tensor
 
 # --- logit distillation --------------------------------------------------------------------------
@@ -201,23 +201,24 @@ def _angles(embeddings: Tensor) -> Tensor:
 
 
 def rkd_angle_loss(student: Tensor, teacher: Tensor) -> Tensor:
-    """RKD angle loss: smooth-L1 between the cosines of all triplet angles ``(e_i - e_j, e_k - e_j)``.
+    """RKD angle loss: smooth-L1 between the cosines of all triplet angles.
 
-    Averaged over all ``B**3`` entries; the teacher side carries no gradient.
+    The angle of triplet ``(i, j, k)`` is the one between ``e_j - e_i`` and ``e_k - e_i``; the
+    loss is averaged over all ``B**3`` triplets and the teacher side carries no gradient.
     """
     with torch.no_grad():
         t_angle = _angles(teacher)
     return F.smooth_l1_loss(_angles(student), t_angle)
 
 
-# --- DistilVPR (hyperbolic relational distillation) ------------------------------------------------
+# --- DistilVPR (hyperbolic relational distillation) ------------------------------------------
 
 
 @cache
 def _poincare_ball(curvature: float) -> Any:
     with warnings.catch_warnings():  # geoopt scripts a few functions with torch.jit at import
         warnings.simplefilter("ignore", FutureWarning)
-        import geoopt
+        import geoopt  # type: ignore[import-untyped]
 
     return geoopt.PoincareBall(c=curvature)
 
@@ -233,7 +234,7 @@ def to_poincare(x: Tensor, curvature: float) -> Tensor:
 
 
 def poincare_distance_matrix(x: Tensor, y: Tensor, curvature: float) -> Tensor:
-    """Geodesic distances ``d(x_i, y_j)`` between points of the Poincaré ball, ``len(x) x len(y)``."""
+    """Return the ``len(x) x len(y)`` geodesic distances ``d(x_i, y_j)`` in the Poincaré ball."""
     out: Tensor = _poincare_ball(curvature).dist(x.unsqueeze(1), y.unsqueeze(0))
     return out
 

@@ -1,5 +1,7 @@
-"""``lskd``: KD with logit standardisation (Sun et al., "Logit Standardization in Knowledge
-Distillation", CVPR 2024)."""
+"""``lskd``: KD with logit standardisation (Sun et al., CVPR 2024).
+
+Paper: "Logit Standardization in Knowledge Distillation".
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
-from msrgb_bench.baselines.base import Distiller, DistillationTerm, MethodConfig
+from msrgb_bench.baselines.base import DistillationTerm, Distiller, MethodConfig
 from msrgb_bench.errors import UnknownNameError
 from msrgb_bench.models.base import Backbone
 from msrgb_bench.registry import Registry

@@ -37,10 +37,18 @@ class RKDConfig(MethodConfig):
         """Return the ``paper`` and ``original`` presets."""
         return {
             "paper": cls(
-                ce_weight=0.3, kd_weight=0.4, loss_scale=0.1, distance_weight=25.0, angle_weight=50.0
+                ce_weight=0.3,
+                kd_weight=0.4,
+                loss_scale=0.1,
+                distance_weight=25.0,
+                angle_weight=50.0,
             ),
             "original": cls(
-                ce_weight=1.0, kd_weight=1.0, loss_scale=1.0, distance_weight=25.0, angle_weight=50.0
+                ce_weight=1.0,
+                kd_weight=1.0,
+                loss_scale=1.0,
+                distance_weight=25.0,
+                angle_weight=50.0,
             ),
         }
 
@@ -61,6 +69,8 @@ class RKDTerm(DistillationTerm):
         scale = cfg.kd_weight * cfg.loss_scale
         student_emb, teacher_emb = out.student.embedding, teacher.embedding
         return {
-            "rkd_distance": scale * cfg.distance_weight * rkd_distance_loss(student_emb, teacher_emb),
+            "rkd_distance": scale
+            * cfg.distance_weight
+            * rkd_distance_loss(student_emb, teacher_emb),
             "rkd_angle": scale * cfg.angle_weight * rkd_angle_loss(student_emb, teacher_emb),
         }

@@ -71,6 +71,10 @@ class ManifestError(FileProblemError):
     """A dataset's manifest or ``dataset.json`` is missing, malformed or disagrees with its files."""
 
 
+class RunFolderError(FileProblemError):
+    """A training run folder or checkpoint is missing, malformed, unfinished or does not fit."""
+
+
 class UnknownNameError(MSRGBError, KeyError):
     """A name looked up in a registry does not exist.
 

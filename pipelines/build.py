@@ -294,6 +294,7 @@ def _build_into(
     items: list[list[SourceItem]] = []
     for name in recipe.sources:
         options = dict(recipe.source_options.get(name, {}))
+        options.setdefault("progress", progress)
         if name.startswith("synthetic"):
             options.setdefault("seed", seed)
             if size is not None:

@@ -1,8 +1,9 @@
 """The one download path: pinned files fetched, cached, resumed, checksum-verified and unpacked.
 
 * Files hosted on the Hugging Face Hub (``RemoteFile.hf_repo`` set) go through
-  :func:`huggingface_hub.hf_hub_download`, pinned to a commit, with the Hub's own cache, resume
-  (HTTP ``Range``) and progress bar.
+  :func:`huggingface_hub.hf_hub_download`, pinned to a commit, with the Hub's own cache and
+  progress bar. It resumes a dropped connection with HTTP ``Range`` within the call; recent
+  huggingface_hub releases (2.x) discard a killed process's partial file, so that one restarts.
 * Everything else goes through :func:`pooch.retrieve` with a :class:`ResumableDownloader`, which
   keeps a ``.part`` file in the cache and continues it with HTTP ``Range`` requests, both after a
   dropped connection (retried at once) and after a killed process (on the next run).
@@ -236,7 +237,7 @@ def fetch_file(
     cache_dir = Path(cache_dir)
     pins = _require_pins(remote)
     if remote.hf_repo:
-        path = _fetch_from_hub(remote, cache_dir / "hub", endpoint)
+        path = _fetch_from_hub(remote, cache_dir / "hub", endpoint, progress)
         try:
             return LocalFile(path, verify_file(path, remote))
         except ChecksumMismatchError:
@@ -247,7 +248,17 @@ def fetch_file(
     return LocalFile(path, sha256)
 
 
-def _fetch_from_hub(remote: RemoteFile, hub_cache: Path, endpoint: str | None) -> Path:
+class _QuietTqdm(tqdm):
+    """A progress bar that never shows (huggingface_hub takes a tqdm class, not a flag)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        super().__init__(*args, **kwargs)
+
+
+def _fetch_from_hub(
+    remote: RemoteFile, hub_cache: Path, endpoint: str | None, progress: bool
+) -> Path:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
@@ -261,6 +272,7 @@ def _fetch_from_hub(remote: RemoteFile, hub_cache: Path, endpoint: str | None) -
                 revision=remote.hf_revision,
                 endpoint=endpoint,
                 cache_dir=hub_cache,
+                tqdm_class=None if progress else _QuietTqdm,
             )
         )
     except (OSError, EntryNotFoundError) as exc:

@@ -51,13 +51,13 @@ REPO_TYPES = ("model", "dataset", "space")
 DEFAULT_BRANCH = "main"
 
 
-class _Interrupted(Exception):
+class _DroppedOnPurposeError(Exception):
     """Raised inside a response body to drop the connection on purpose."""
 
 
 class _DropIntendedInterruptions(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], _Interrupted))
+        return not (record.exc_info and isinstance(record.exc_info[1], _DroppedOnPurposeError))
 
 
 class _Recorder:
@@ -356,4 +356,6 @@ def _truncated(path: Path, after: int) -> Iterator[bytes]:
     """Yield the first ``after`` bytes of a file, then drop the connection."""
     with open(path, "rb") as handle:
         yield handle.read(after)
-    raise _Interrupted(f"connection dropped on purpose after {after} bytes of {path.name}")
+    raise _DroppedOnPurposeError(
+        f"connection dropped on purpose after {after} bytes of {path.name}"
+    )

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 from torchgeo.datamodules import NonGeoDataModule
 
-from msrgb_bench.data.dataset import MSRGBDataset
+from msrgb_bench.data.dataset import MSRGBDataset, collate_samples
 from msrgb_bench.data.manifest import DatasetInfo, read_info
 from msrgb_bench.data.packed import bands_of
 from msrgb_bench.data.paired import PairedMSRGBDataset
@@ -174,6 +174,7 @@ class MSRGBDataModule(NonGeoDataModule):
             bands=eval_bands,
             **kwargs,
         )
+        self.collate_fn = collate_samples
         self.root = Path(root)
         self.seed = seed
         self.predict_split = predict_split

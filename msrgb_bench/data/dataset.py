@@ -17,6 +17,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
+from torch.utils.data import default_collate, get_worker_info
 from torchgeo.datasets import DatasetNotFoundError, NonGeoDataset, RGBBandsMissingError
 
 from msrgb_bench.data.manifest import (
@@ -236,8 +237,9 @@ class MSRGBDataset(NonGeoDataset):
         """Return sample ``index`` as a ``(C, H, W)`` array of the selected bands, file dtype."""
         if self._packed_path is not None:
             if self._packed is None:
-                # Opened lazily, so each DataLoader worker maps the file itself.
-                self._packed = open_packed(self._packed_path)
+                # Opened lazily, so each DataLoader worker maps the file itself; a plain ndarray
+                # view of the map indexes faster than np.memmap.
+                self._packed = open_packed(self._packed_path).view(np.ndarray)
             row = self._packed[index]
             return np.asarray(row if self._all_band_order else row[self.band_indexes])
         path = self.paths[index]
@@ -264,6 +266,49 @@ class MSRGBDataset(NonGeoDataset):
         if self.transforms is not None:
             sample = self.transforms(sample)
         return sample
+
+    def read_images(self, indices: Sequence[int]) -> Tensor:
+        """Read several samples into one float32 ``(B, C, H, W)`` tensor.
+
+        Each sample is converted straight from the memory map (or file) into its row: one copy
+        per sample, as in a bare read. In a DataLoader worker the tensor is in shared memory, so
+        sending it to the main process copies nothing more.
+        """
+        shape = (len(indices), len(self.bands), *self.file_shape[1:])
+        if get_worker_info() is None:
+            batch = torch.empty(shape)
+        else:
+            # Allocated in shared memory as default_collate does in workers, so the batch goes
+            # to the main process without another copy.
+            storage = torch.UntypedStorage._new_shared(int(np.prod(shape)) * 4)
+            batch = torch.empty(0).set_(storage).view(shape)
+        out = batch.numpy()
+        for row, index in enumerate(indices):
+            out[row] = self.read_array(int(index))
+        return batch
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
+        """Return the samples of a batch, read at once (the DataLoader's batched fetch).
+
+        The images (and labels) are rows of one tensor, which :func:`collate_samples` passes on
+        without stacking them again. With ``transforms`` each sample is read on its own.
+        """
+        if self.transforms is not None:
+            return [self[int(i)] for i in indices]
+        positions = np.asarray(indices, dtype=np.int64)
+        images = self.read_images(indices).unbind(0)
+        labels = torch.from_numpy(self.labels[positions]).unbind(0)
+        ids = [self.sample_ids[i] for i in positions]
+        if not self.multilabel:
+            return [
+                {"image": image, "label": label, "sample_id": sample_id}
+                for image, label, sample_id in zip(images, labels, ids, strict=True)
+            ]
+        multi = torch.from_numpy(self.multi_hot[positions]).unbind(0)
+        return [
+            {"image": image, "label": label, "sample_id": sample_id, "labels": labels_row}
+            for image, label, sample_id, labels_row in zip(images, labels, ids, multi, strict=True)
+        ]
 
     def __getstate__(self) -> dict[str, Any]:
         """Drop the memory map when pickled (to a worker), so it is not copied."""
@@ -313,6 +358,47 @@ class MSRGBDataset(NonGeoDataset):
             return ", ".join(self.classes[i] for i in picked) or "(none)"
         index = int(_numpy(label))
         return self.classes[index] if 0 <= index < len(self.classes) else "(hidden)"
+
+
+def collate_samples(samples: Sequence[Sample]) -> Sample:
+    """Collate sample dicts like ``default_collate``, without re-copying pre-batched tensors.
+
+    Where the values of a key are consecutive rows of one tensor (as
+    :meth:`MSRGBDataset.__getitems__` returns them), that tensor is the batch; everything else
+    goes through ``default_collate``.
+    """
+    batch: Sample = {}
+    for key in samples[0]:
+        values = [sample[key] for sample in samples]
+        rows = _rows_of_one_tensor(values)
+        batch[key] = rows if rows is not None else default_collate(values)
+    return batch
+
+
+def _rows_of_one_tensor(values: Sequence[Any]) -> Tensor | None:
+    first = values[0]
+    if not all(isinstance(value, Tensor) for value in values):
+        return None
+    if any(
+        value.dtype != first.dtype or value.shape != first.shape or not value.is_contiguous()
+        for value in values
+    ):
+        return None
+    step = first.numel()
+    stride = step * first.element_size()
+    start = first.data_ptr()
+    if not stride or [v.data_ptr() for v in values] != list(
+        range(start, start + len(values) * stride, stride)
+    ):
+        return None
+    # Consecutive addresses inside the first value's storage: rows of that storage.
+    if (first.storage_offset() + len(values) * step) * first.element_size() > (
+        first.untyped_storage().nbytes()
+    ):
+        return None
+    return first.as_strided(
+        (len(values), *first.shape), (step, *first.stride()), first.storage_offset()
+    )
 
 
 def multi_hot(labels: Sequence[Sequence[int]] | pd.Series, num_classes: int) -> np.ndarray:

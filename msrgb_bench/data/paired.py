@@ -272,21 +272,33 @@ class PairedMSRGBDataset(Dataset[Sample]):
         """Return student sample ``index`` with its current teacher partner."""
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} samples")
-        student = self.student[index]
-        teacher = self.teacher[int(self._pair_index[index])]
-        labels = teacher.get("labels")
-        if labels is None:
-            labels = torch.from_numpy(self.teacher.multi_hot[int(self._pair_index[index])])
-        return {
-            "image": student["image"],
-            "label": student["label"],
-            "sample_id": student["sample_id"],
-            "index": index,
-            "teacher_image": teacher["image"],
-            "teacher_label": teacher["label"],
-            "teacher_labels": labels,
-            "teacher_sample_id": teacher["sample_id"],
-        }
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: Sequence[int]) -> list[Sample]:
+        """Return the paired samples of a batch, each modality read at once."""
+        partners = self._pair_index[list(indices)].numpy()
+        students = self.student.__getitems__(indices)
+        teachers = self.teacher.__getitems__(partners)
+        if self.teacher.multilabel:
+            multi = [teacher["labels"] for teacher in teachers]
+        else:
+            rows = torch.from_numpy(self.teacher.multi_hot[partners])
+            multi = list(rows)
+        return [
+            {
+                "image": student["image"],
+                "label": student["label"],
+                "sample_id": student["sample_id"],
+                "index": int(index),
+                "teacher_image": teacher["image"],
+                "teacher_label": teacher["label"],
+                "teacher_labels": labels,
+                "teacher_sample_id": teacher["sample_id"],
+            }
+            for index, student, teacher, labels in zip(
+                indices, students, teachers, multi, strict=True
+            )
+        ]
 
 
 def _read_pair_file(path: Path) -> tuple[dict[str, Any], list[str], list[str]]:

@@ -99,8 +99,9 @@ def confusion_png(matrix: Sequence[Any], classes: Sequence[str]) -> bytes:
         xlabel = "predicted class"
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    size = max(4.0, 0.55 * max(k, len(columns)) + 2.0)
-    figure = Figure(figsize=(size, size * k / max(k, len(columns)) + 1.0), dpi=100)
+    width = max(4.0, 0.5 * len(columns) + 2.5)
+    height = max(3.0, 0.5 * k + 1.5)
+    figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     image = axes.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
@@ -113,7 +114,6 @@ def confusion_png(matrix: Sequence[Any], classes: Sequence[str]) -> bytes:
             colour = "white" if shares[i, j] > 0.6 else "black"
             axes.text(j, i, str(value), ha="center", va="center", fontsize=7, color=colour)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label="share of true class")
-    figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    figure.savefig(buffer, format="png", bbox_inches="tight")
     return buffer.getvalue()

@@ -19,9 +19,10 @@ The labels are read once from the private label file(s) and used only to score; 
 returns them, and error messages name sample ids and predicted values, never a true label.
 Uploads are parsed from memory (never written to a path derived from the request) and stored
 in SQLite. Requests larger than the size limit are cut off while they arrive.
-"""
 
-from __future__ import annotations
+(No ``from __future__ import annotations`` here: FastAPI must evaluate the route annotations,
+which name the closure ``current_team``.)
+"""
 
 import logging
 import re

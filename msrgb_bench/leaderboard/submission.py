@@ -258,26 +258,30 @@ def validate_submission(
         target = truth.target(meta.split, meta.modality)
     except SubmissionError as exc:
         raise SubmissionError(exc.problems, source) from None
+    wanted = pd.Index(target.sample_ids, dtype=object)
     problems += _threshold_problems(meta, target.multilabel)
     problems += _frame_problems(predictions, classes=target.classes, multilabel=target.multilabel)
+    order: np.ndarray | None = None
     if ID_COLUMN in predictions.columns:
-        problems += _id_set_problems(predictions[ID_COLUMN], target.sample_ids)
+        id_problems, order = _match_ids(predictions[ID_COLUMN], wanted)
+        problems += id_problems
     if not problems and target.multilabel:
         problems += _consistency_problems(predictions, meta.threshold)
     if problems:
         raise SubmissionError(problems, source)
 
-    frame = _canonical(predictions)
-    order = pd.Index(frame[ID_COLUMN]).get_indexer(pd.Index(target.sample_ids))
+    # The checks passed: ids are unique and the same set as the target's.
+    assert order is not None
     classes = target.classes
     if target.multilabel:
-        y_pred = frame[[PRED_PREFIX + c for c in classes]].to_numpy(dtype=np.int8)[order]
+        decided = predictions[[PRED_PREFIX + c for c in classes]].to_numpy(dtype=np.float64)
+        y_pred = decided.astype(np.int8)[order]
     else:
-        y_pred = frame[PRED_COLUMN].to_numpy(dtype=np.int64)[order]
+        y_pred = predictions[PRED_COLUMN].to_numpy(dtype=np.float64).astype(np.int64)[order]
     prob_cols = [PROB_PREFIX + c for c in classes]
     proba = (
-        frame[prob_cols].to_numpy(dtype=np.float64)[order]
-        if all(c in frame.columns for c in prob_cols)
+        predictions[prob_cols].to_numpy(dtype=np.float64)[order]
+        if all(c in predictions.columns for c in prob_cols)
         else None
     )
     return AlignedPredictions(
@@ -410,19 +414,26 @@ def _id_problems(ids: pd.Series) -> list[str]:
     return []
 
 
-def _id_set_problems(ids: pd.Series, expected: np.ndarray) -> list[str]:
-    given = pd.Index(ids.astype(object))
-    wanted = pd.Index(expected)
+def _match_ids(ids: pd.Series, wanted: pd.Index) -> tuple[list[str], np.ndarray | None]:
+    """Find each wanted id's row (hash look-ups); report missing and extra ids.
+
+    Returns:
+        The problems, and the row of each wanted id when the ids are unique (else ``None``).
+    """
+    given = pd.Index(ids.to_numpy(dtype=object), dtype=object)
+    order = given.get_indexer(wanted) if given.is_unique else None
+    found = wanted.isin(given) if order is None else order >= 0
     problems = []
-    missing = wanted.difference(given, sort=True)
-    if len(missing):
-        problems.append(f"{len(missing)} missing {ID_COLUMN}(s): {_examples(missing)}")
-    extra = given.difference(wanted, sort=True)
-    if len(extra):
-        problems.append(
-            f"{len(extra)} extra {ID_COLUMN}(s) not in the scored split: {_examples(extra)}"
-        )
-    return problems
+    if not found.all():
+        missing = np.sort(wanted[~found].to_numpy())
+        shown = _examples(missing[: _EXAMPLES + 1])
+        problems.append(f"{len(missing)} missing {ID_COLUMN}(s): {shown}")
+    if order is None or int(found.sum()) < len(given):
+        extra = np.sort(given[~given.isin(wanted)].unique().to_numpy())
+        if len(extra):
+            shown = _examples(extra[: _EXAMPLES + 1])
+            problems.append(f"{len(extra)} extra {ID_COLUMN}(s) not in the scored split: {shown}")
+    return problems, order
 
 
 def _class_column_problems(

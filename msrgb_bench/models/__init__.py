@@ -4,13 +4,13 @@
 Every backbone exposes ``forward_features(x) -> Features(tokens, embedding)`` and
 ``forward_head(embedding) -> logits``:
 
-================  ===========  =============================================  ============
-name              token width  what ``tokens`` holds                          embedding
-================  ===========  =============================================  ============
-``resnet34``      512          ``layer4`` output, ``N = (H/32)^2``            mean, 512
-``mobilenetv2``   512          last 1x1 conv (512 ch), ``N = (H/32)^2``       mean, 512
-``shufflenetv2``  1024         ``conv5`` output, ``N = (H/32)^2``             Linear(1024->512) of mean
-================  ===========  =============================================  ============
+================  ===========  ======================================  =======================
+name              token width  what ``tokens`` holds                   embedding (B x 512)
+================  ===========  ======================================  =======================
+``resnet34``      512          ``layer4`` output, ``N = (H/32)^2``     mean of the tokens
+``mobilenetv2``   512          last 1x1 conv (512 ch), same ``N``      mean of the tokens
+``shufflenetv2``  1024         ``conv5`` output, same ``N``            Linear(1024, 512)(mean)
+================  ===========  ======================================  =======================
 """
 
 from __future__ import annotations

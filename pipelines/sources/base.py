@@ -209,9 +209,9 @@ class Source(abc.ABC):
             else:
                 folders.append(local.path.parent)
         for folder in folders:
-            root = self.find_root(folder)
-            if root is not None:
-                return root
+            found = self.find_root(folder)
+            if found is not None:
+                return found
         raise SourceLayoutError(
             folders[0],
             f"the downloaded files hold no {self.title or self.name} layout ({self.layout_hint()})",

@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
-from rasterio.transform import from_bounds
 
 from msrgb_bench.errors import CorruptRasterError, SourceLayoutError
 from msrgb_bench.pipelines.sources.base import (
@@ -38,7 +37,6 @@ from msrgb_bench.pipelines.sources.base import (
 from msrgb_bench.pipelines.sources.rasters import (
     check_content,
     crs_string,
-    gdal_transform,
     lonlat_bounds,
     read_band_resampled,
 )
@@ -71,6 +69,12 @@ CLASSES = (
     "Salines", "Intertidal flats", "Water courses", "Water bodies", "Coastal lagoons",
     "Estuaries", "Sea and ocean",
 )  # fmt: skip
+
+
+def _grid(bounds: Any) -> tuple[float, float, float, float, float, float]:
+    """Return the GDAL geotransform of the 120x120 grid over ``bounds`` (north up)."""
+    west, south, east, north = (float(v) for v in bounds)
+    return (west, (east - west) / PATCH_PX, 0.0, north, 0.0, -(north - south) / PATCH_PX)
 
 
 @register_source
@@ -209,6 +213,6 @@ class BigEarthNetS2(Source):
             array=stack,
             band_names=BANDS,
             crs=crs_string(ref_crs),
-            transform=gdal_transform(from_bounds(*ref_bounds, width=PATCH_PX, height=PATCH_PX)),
+            transform=_grid(ref_bounds),
             lonlat_bounds=lonlat_bounds(ref_crs, ref_bounds),
         )

@@ -47,7 +47,7 @@ class NaSCTG2(ClassFolderSource):
     modality = "ms"
     title = "NaSC-TG2 (Tiangong-2 WIS, 14 bands)"
     homepage = "http://www.msadc.cn/main/setsubDetail?id=1370312964720037889"
-    region = "China and beyond (Tiangong-2 orbit, within ~42 degrees of latitude)"
+    region = "China (Tiangong-2)"
     license = "unknown: none published; distributed after registration by the CMSA data service"
     citation = (
         "Zhou, Z., Li, S., Wu, W., Guo, W., Li, X., Xia, G., Zhao, Z. NaSC-TG2: Natural Scene "

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -38,3 +38,12 @@ def paired_batch() -> dict[str, torch.Tensor]:
         "teacher_image": torch.randn(4, MS_CHANS, 32, 32, generator=gen),
         "label": torch.tensor([0, 3, 1, 3]),
     }
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Run on one intra-op thread: tiny tensors on shared cores are faster without threading."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

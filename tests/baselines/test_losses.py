@@ -202,7 +202,9 @@ def test_rkd_losses_reach_zero_for_a_scaled_copy() -> None:
 def test_rkd_gives_the_student_a_gradient() -> None:
     student = tt(S_EMB).requires_grad_()
     teacher = tt(T_EMB).requires_grad_()
-    (losses.rkd_distance_loss(student, teacher) + losses.rkd_angle_loss(student, teacher)).backward()
+    (
+        losses.rkd_distance_loss(student, teacher) + losses.rkd_angle_loss(student, teacher)
+    ).backward()
     assert student.grad is not None and float(student.grad.abs().sum()) > 0
     assert teacher.grad is None
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 import uvicorn
@@ -24,7 +26,7 @@ from msrgb_bench.data.manifest import (
     write_manifest,
 )
 from msrgb_bench.leaderboard.release import release_dataset
-from msrgb_bench.leaderboard.schema import SubmissionMeta
+from msrgb_bench.leaderboard.schema import SubmissionMeta, sidecar_path
 from msrgb_bench.leaderboard.server import ServerConfig, create_app
 from msrgb_bench.leaderboard.store import Store
 from msrgb_bench.leaderboard.submission import write_submission
@@ -198,3 +200,37 @@ def publish(root: Path, **dataset_kwargs: Any) -> Published:
     public, private = root / "public", root / "private" / "labels.parquet"
     release_dataset(full, public, private)
     return Published(info, full, public, private)
+
+
+@contextlib.contextmanager
+def running(config: ServerConfig) -> Iterator[LiveServer]:
+    """Run a leaderboard server for the duration of a ``with`` block."""
+    server = LiveServer(config).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def post_submission(
+    server: LiveServer,
+    token: str | None,
+    predictions: Path,
+    *,
+    data: bytes | None = None,
+    metadata: bytes | None = None,
+    name: str | None = None,
+) -> httpx.Response:
+    """POST a submission (file + sidecar) the way ``msrgb submit`` does; parts can be forged."""
+    files = {
+        "predictions": (
+            name or predictions.name,
+            data if data is not None else predictions.read_bytes(),
+        ),
+        "metadata": (
+            "meta.json",
+            metadata if metadata is not None else sidecar_path(predictions).read_bytes(),
+        ),
+    }
+    headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+    return httpx.post(server.url + "/api/submissions", files=files, headers=headers, timeout=120)

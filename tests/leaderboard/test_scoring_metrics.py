@@ -25,7 +25,9 @@ def test_single_label_golden() -> None:
     # OA = 4/6. recalls 2/3, 1/2, 1 -> AA = 13/18. precisions 1, 1/2, 1/2.
     # F1: 2*1*(2/3)/(5/3) = 4/5; 1/2; 2*(1/2)*1/(3/2) = 2/3 -> macro = (4/5 + 1/2 + 2/3)/3 = 59/90.
     # kappa: po = 2/3; pe = (3*2 + 2*2 + 1*2)/36 = 1/3 -> (2/3 - 1/3)/(2/3) = 1/2.
-    s = score_single_label(np.array([0, 0, 0, 1, 1, 2]), np.array([0, 0, 1, 1, 2, 2]), ABC, n_boot=0)
+    s = score_single_label(
+        np.array([0, 0, 0, 1, 1, 2]), np.array([0, 0, 1, 1, 2, 2]), ABC, n_boot=0
+    )
     assert s.metrics["oa"] == pytest.approx(4 / 6)
     assert s.metrics["aa"] == pytest.approx(13 / 18)
     assert s.metrics["kappa"] == pytest.approx(0.5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 from leaderboard_fixtures import CLASSES, make_dataset, make_meta, rgb_labels, write_preds
 
-from msrgb_bench.errors import MSRGBError
+from msrgb_bench.data.manifest import write_info
+from msrgb_bench.errors import ManifestError, MSRGBError
 from msrgb_bench.leaderboard.schema import SubmissionMeta, sidecar_path
 from msrgb_bench.leaderboard.submission import (
     SubmissionError,
@@ -151,7 +153,7 @@ def test_missing_sidecar_and_size_limit(tmp_path: Path, dataset) -> None:
     with pytest.raises(SubmissionError, match=f"file is {size} bytes, over the size limit of 10"):
         read_submission(path, max_bytes=10)
     sidecar_path(path).unlink()
-    with pytest.raises(SubmissionError, match="no metadata sidecar p.csv.meta.json"):
+    with pytest.raises(SubmissionError, match=r"no metadata sidecar p\.csv\.meta\.json"):
         read_submission(path)
 
 
@@ -160,7 +162,7 @@ def test_missing_sidecar_and_size_limit(tmp_path: Path, dataset) -> None:
     [
         ("p.csv", bytes(range(256)) * 20),
         ("p.parquet", b"PAR1 this is not parquet"),
-        ("p.csv", b"sample_id,pred\n\"unterminated,1\nx,2,3,4\n"),
+        ("p.csv", b'sample_id,pred\n"unterminated,1\nx,2,3,4\n'),
     ],
 )
 def test_junk_bytes_are_refused(name: str, data: bytes) -> None:
@@ -191,7 +193,7 @@ def test_valid_submission_aligns_with_the_labels(dataset) -> None:
 
 def test_missing_extra_and_duplicated_ids_are_counted_with_examples(dataset) -> None:
     root, info = dataset
-    ids, y = rgb_labels(info)
+    ids, _ = rgb_labels(info)
     kept = ids[4:]  # 4 missing
     extra = ["../../etc/passwd", "rgb-train-0000"]
     frame = pd.DataFrame(
@@ -273,11 +275,6 @@ def test_val_split_is_scored_locally(dataset) -> None:
 
 def test_tampered_manifest_is_noticed(dataset) -> None:
     root, info = dataset
-    import dataclasses
-
-    from msrgb_bench.data.manifest import write_info
-    from msrgb_bench.errors import ManifestError
-
     write_info(dataclasses.replace(info, content_hash="f" * 64), root)
     with pytest.raises(ManifestError, match="differs from the manifest's"):
         GroundTruth.from_dataset(root)
@@ -316,12 +313,12 @@ def test_multilabel_rules(tmp_path: Path) -> None:
     frame = _multilabel_frame(truth)
     with pytest.raises(SubmissionError, match="need the declared threshold"):
         validate_submission(frame, make_meta(info, modality="ms"), truth)
-    with pytest.raises(SubmissionError, match="differ from prob_<class> >= threshold 0.9"):
+    with pytest.raises(SubmissionError, match=r"differ from prob_<class> >= threshold 0\.9"):
         validate_submission(frame, make_meta(info, modality="ms", threshold=0.9), truth)
     single = pd.DataFrame({"sample_id": frame["sample_id"], "pred": 0})
     with pytest.raises(SubmissionError, match="this target is multi-label"):
         validate_submission(single, make_meta(info, modality="ms", threshold=0.5), truth)
     bad = frame.copy()
     bad.loc[0, "pred_river"] = 2
-    with pytest.raises(SubmissionError, match="1 row.* values other than 0/1"):
+    with pytest.raises(SubmissionError, match=r"1 row.* values other than 0/1"):
         validate_submission(bad, make_meta(info, modality="ms", threshold=0.5), truth)

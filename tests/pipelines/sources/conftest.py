@@ -24,9 +24,10 @@ from msrgb_bench.pipelines.sources.resisc45 import RESISC45
 from msrgb_bench.pipelines.sources.ucmerced import UCMerced
 from msrgb_bench.sample_data import find_sample_data
 
-# tests/pipelines/sources holds source_archives.py; tests/ holds fakehub.py (shared by folders).
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# This folder holds source_archives.py; tests/ holds fakehub.py, shared by test folders.
+for _folder in (Path(__file__).resolve().parent, Path(__file__).resolve().parents[2]):
+    if str(_folder) not in sys.path:
+        sys.path.append(str(_folder))
 from fakehub import FakeHub  # noqa: E402
 from source_archives import Archive, make_bigearthnet_tar, make_zip  # noqa: E402
 

@@ -163,7 +163,9 @@ def test_a_corrupt_archive_is_a_clear_error_and_leaves_nothing(tmp_path: Path, n
     if name.endswith(".zip"):
         # Flip bytes inside the first member's compressed data: its CRC check fails.
         offset = data.index(b"pack/a.txt") + len(b"pack/a.txt") + 2
-        bad = data[:offset] + bytes(b ^ 0xFF for b in data[offset : offset + 4]) + data[offset + 4 :]
+        bad = (
+            data[:offset] + bytes(b ^ 0xFF for b in data[offset : offset + 4]) + data[offset + 4 :]
+        )
     else:
         bad = data[: len(data) // 2]  # truncated download
     archive = tmp_path / name

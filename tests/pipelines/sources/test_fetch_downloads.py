@@ -113,7 +113,7 @@ def test_hub_unknown_revision_is_a_download_error(
     hub: FakeHub, hub_online: None, archives: dict[str, Archive], tmp_path: Path
 ) -> None:
     remote = _ms_remote(archives, hf_revision="f" * 40)
-    with pytest.raises(DownloadError, match="EuroSATallBands.zip"):
+    with pytest.raises(DownloadError, match=r"EuroSATallBands\.zip"):
         fetch_file(remote, tmp_path, endpoint=hub.url, progress=False)
 
 

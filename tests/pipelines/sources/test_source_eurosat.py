@@ -45,9 +45,7 @@ def test_eurosat_ms_download_gives_the_release_layout_and_provenance(
     assert source.used_files == {"EuroSATallBands.zip": archives["eurosat-ms"].sha256}
     assert len(items) == 200
     assert Counter(item.class_name for item in items) == dict.fromkeys(CLASSES, 20)
-    expected = sorted(
-        f"{p.parent.name}/{p.stem}" for p in (sample / "eurosat_ms").glob("*/*.tif")
-    )
+    expected = sorted(f"{p.parent.name}/{p.stem}" for p in (sample / "eurosat_ms").glob("*/*.tif"))
     assert [item.key for item in items] == expected
     for item in items:
         assert item.place == f"eurosat:{item.key.split('/')[1]}"
