@@ -31,7 +31,9 @@ size = int(size) if size.isdigit() else size
 t = time.perf_counter()
 report = build_dataset("demo", out, size=size, workers=workers, progress=False)
 seconds = time.perf_counter() - t
-peak_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+peak_kb = max(own, workers)
 print(json.dumps({"chips": report.total, "seconds": seconds, "peak_mb": peak_kb / 1024}))
 """
 
@@ -58,7 +60,9 @@ def bare_read(root: Path) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--size", default="eurosat")
     parser.add_argument("--small-size", default="small")
     args = parser.parse_args()
@@ -67,20 +71,26 @@ def main() -> None:
         one = build(root / "w1", args.size, 1)
         two = build(root / "w2", args.size, 2)
         small = build(root / "small", args.small_size, 1)
-        same = (root / "w1" / "manifest.parquet").read_bytes() == (root / "w2" / "manifest.parquet").read_bytes()
+        same = (root / "w1" / "manifest.parquet").read_bytes() == (
+            root / "w2" / "manifest.parquet"
+        ).read_bytes()
         n_read, t_read = bare_read(root / "w1")
     build_rate = one["chips"] / one["seconds"]
     read_rate = n_read / t_read
     print(f"demo build, size={args.size}: {int(one['chips'])} chips")
     print(f"  build, 1 worker : {build_rate:9.1f} chips/s  ({one['seconds']:.1f} s)")
-    print(f"  build, 2 workers: {two['chips'] / two['seconds']:9.1f} chips/s  ({two['seconds']:.1f} s)")
+    print(
+        f"  build, 2 workers: {two['chips'] / two['seconds']:9.1f} chips/s  "
+        f"({two['seconds']:.1f} s)"
+    )
     print(f"  bare rasterio read of the {n_read} MS GeoTIFFs: {read_rate:9.1f} chips/s")
     print(f"  ratio build(1 worker) / bare read : {build_rate / read_rate:.3f}")
     print(f"  speed-up 2 workers / 1 worker     : {one['seconds'] / two['seconds']:.2f}x")
     print(f"  manifests identical (1 vs 2 workers): {same}")
     print(
         f"  peak memory: {small['peak_mb']:.0f} MB at {int(small['chips'])} chips, "
-        f"{one['peak_mb']:.0f} MB at {int(one['chips'])} chips (ratio {one['peak_mb'] / small['peak_mb']:.2f})"
+        f"{one['peak_mb']:.0f} MB at {int(one['chips'])} chips "
+        f"(ratio {one['peak_mb'] / small['peak_mb']:.2f})"
     )
 
 

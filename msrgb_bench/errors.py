@@ -68,7 +68,7 @@ class RecipeError(FileProblemError):
 
 
 class ManifestError(FileProblemError):
-    """A dataset's manifest or ``dataset.json`` is missing, malformed or disagrees with its files."""
+    """A dataset's manifest or ``dataset.json`` is missing, malformed or contradicts its files."""
 
 
 class RunFolderError(FileProblemError):

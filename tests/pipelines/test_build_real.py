@@ -51,7 +51,9 @@ def test_s2s_eu_from_source_folders(s2s_eu: Path) -> None:
     assert set(per_class) == {20}
     # Test and train MS chips lie in different 1-degree blocks.
     ms = manifest[manifest["modality"] == "ms"]
-    blocks = {s: set(zip(np.floor(g.lon), np.floor(g.lat), strict=True)) for s, g in ms.groupby("split")}
+    blocks = {
+        s: set(zip(np.floor(g.lon), np.floor(g.lat), strict=True)) for s, g in ms.groupby("split")
+    }
     assert not blocks["train"] & blocks["test"]
 
 
@@ -85,7 +87,7 @@ def test_shared_places_go_to_one_modality(tmp_path: Path) -> None:
 
 
 def test_cross_modal_near_duplicates_are_removed(tmp_path: Path) -> None:
-    """The paired RGB jpgs under new names: only the perceptual hash can link them to the MS chips."""
+    """Paired RGB jpgs under new names: only the perceptual hash links them to the MS chips."""
     renamed = tmp_path / "renamed"
     for folder in sorted(_sample("eurosat_rgb_paired").iterdir()):
         (renamed / folder.name).mkdir(parents=True)
@@ -133,7 +135,9 @@ def test_m2s_gl_keeps_multi_labels(tmp_path: Path) -> None:
     manifest = read_manifest(report.out)
     info = read_info(report.out)
     assert info.multilabel
-    row = manifest[manifest["sample_id"] == "bigearthnet-s2.S2A_MSIL2A_20170617T113321_36_85"].iloc[0]
+    row = manifest[manifest["sample_id"] == "bigearthnet-s2.S2A_MSIL2A_20170617T113321_36_85"].iloc[
+        0
+    ]
     # "Non-irrigated arable land; Pastures" -> crop (primary: first label that maps) and pasture.
     assert info.classes[row.label] == "crop"
     assert sorted(info.classes[i] for i in row.labels) == ["crop", "pasture"]

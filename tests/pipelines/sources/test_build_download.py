@@ -1,4 +1,4 @@
-"""End to end: build the real-sample recipes through the real download code (FakeHub on 127.0.0.1)."""
+"""End to end: build the real-sample recipes through the real download code (FakeHub)."""
 
 from __future__ import annotations
 
