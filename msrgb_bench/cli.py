@@ -10,6 +10,7 @@ import importlib
 import platform
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -216,6 +217,183 @@ def download_cmd(repo_id: str | None, revision: str | None, out: str, endpoint: 
 
 
 # --- training ---------------------------------------------------------------------------------
+
+
+def _training_options(func: Any) -> Any:
+    """Add the options shared by ``train-teacher`` and ``distill`` (defaults: the paper's)."""
+    options = [
+        click.option("--epochs", type=int, default=200, show_default=True, help="Epochs."),
+        click.option(
+            "--batch-size", type=int, default=256, show_default=True,
+            help="Global batch size (split evenly over DDP processes).",
+        ),
+        click.option("--lr", type=float, default=1e-3, show_default=True, help="Adam LR."),
+        click.option("--weight-decay", type=float, default=0.0, show_default=True),
+        click.option("--seed", type=int, default=42, show_default=True, help="Training seed."),
+        click.option("--out", required=True, type=click.Path(), help="Run folder to create."),
+        click.option(
+            "--devices", default="auto", show_default=True,
+            help="Lightning devices: auto, a count (2) or ids (0,1).",
+        ),
+        click.option(
+            "--strategy", default="auto", show_default=True,
+            help="Lightning strategy: auto, ddp, ddp_spawn...",
+        ),
+        click.option(
+            "--precision", default="32-true", show_default=True,
+            help="Lightning precision: 32-true, bf16-mixed, 16-mixed...",
+        ),
+        click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu, auto."),
+        click.option("--num-workers", type=int, default=0, show_default=True, help="Workers."),
+        click.option(
+            "--augment/--no-augment", default=False, show_default=True,
+            help="Random flips and 90-degree rotations of training batches (off in the paper).",
+        ),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]  # fmt: skip
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _trainer_config(options: dict[str, Any]) -> Any:
+    from msrgb_bench.engine.config import TrainerConfig
+
+    return TrainerConfig(
+        epochs=options["epochs"], batch_size=options["batch_size"], lr=options["lr"],
+        weight_decay=options["weight_decay"], seed=options["seed"], augment=options["augment"],
+        num_workers=options["num_workers"], accelerator=options["accelerator"],
+        devices=options["devices"], strategy=options["strategy"], precision=options["precision"],
+    )  # fmt: skip
+
+
+def _parse_settings(values: tuple[str, ...]) -> dict[str, Any]:
+    import json
+
+    settings: dict[str, Any] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected KEY=VALUE, got {value!r}", param_hint="--set")
+        try:
+            settings[key] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[key] = text
+    return settings
+
+
+def _echo_on_rank_zero(message: str) -> None:
+    from lightning.pytorch.utilities import rank_zero_only
+
+    if getattr(rank_zero_only, "rank", 0) == 0:
+        click.echo(message)
+
+
+@main.command("train-teacher")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--arch", required=True, help="Backbone (see list-models).")
+@click.option("--bands", default=None, help="MS bands, comma-separated (default: the recipe's).")
+@_training_options
+def train_teacher_cmd(data: str, arch: str, bands: str | None, **options: Any) -> None:
+    """Train an MS teacher (cross-entropy; BCE for a multi-label dataset)."""
+    from msrgb_bench.engine import train_teacher
+    from msrgb_bench.errors import MSRGBError
+
+    band_list = tuple(b.strip() for b in bands.split(",") if b.strip()) if bands else None
+    try:
+        run = train_teacher(
+            _path(data), arch, _path(options["out"]), bands=band_list,
+            trainer=_trainer_config(options), progress=not options["quiet"],
+        )  # fmt: skip
+    except (MSRGBError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_on_rank_zero(f"wrote {run}")
+
+
+@main.command("distill")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--teacher", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--method", required=True, help="Method (see list-methods) or X+plugin.")
+@click.option("--student", required=True, help="Student backbone (see list-models).")
+@click.option(
+    "--preset", type=click.Choice(["paper", "original"]), default="paper", show_default=True,
+    help="Method settings of the ACKD paper's code, or of the method's own paper.",
+)  # fmt: skip
+@click.option(
+    "--set", "settings", multiple=True, metavar="KEY=VALUE",
+    help="Change one method setting (JSON value), e.g. --set temperature=4.",
+)  # fmt: skip
+@_training_options
+def distill_cmd(
+    data: str, teacher: str, method: str, student: str, preset: str,
+    settings: tuple[str, ...], **options: Any,
+) -> None:  # fmt: skip
+    """Train an RGB student with a frozen MS teacher run and a distillation method."""
+    from msrgb_bench.engine import distill
+    from msrgb_bench.errors import MSRGBError
+
+    try:
+        run = distill(
+            _path(data), _path(teacher), method, student, _path(options["out"]), preset=preset,
+            overrides=_parse_settings(settings), trainer=_trainer_config(options),
+            progress=not options["quiet"],
+        )  # fmt: skip
+    except (MSRGBError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_on_rank_zero(f"wrote {run}")
+
+
+@main.command("predict")
+@click.option("--run", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help=".csv or .parquet")
+@click.option(
+    "--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+    help="best: best on the val split; last: after the final epoch.",
+)  # fmt: skip
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--num-workers", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1...")
+def predict_cmd(
+    run: str, data: str, split: str, out: str, checkpoint: str, batch_size: int,
+    num_workers: int, device: str,
+) -> None:  # fmt: skip
+    """Write a run's predictions on a split in the leaderboard's submission format."""
+    from msrgb_bench.engine import predict
+    from msrgb_bench.errors import MSRGBError
+
+    try:
+        path = predict(
+            _path(run), _path(data), split, _path(out), checkpoint=checkpoint,
+            batch_size=batch_size, num_workers=num_workers, device=device,
+        )  # fmt: skip
+    except (MSRGBError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"wrote {path} and {path.name}.meta.json")
+
+
+@main.command("list-models")
+def list_models_cmd() -> None:
+    """List the backbones with the width of their last-stage tokens."""
+    from msrgb_bench.models import list_models
+    from msrgb_bench.models.registry import MODELS
+
+    for name in list_models():
+        click.echo(f"{name:14s} tokens {MODELS.get(name).token_dim}-d, embedding 512-d")
+
+
+@main.command("list-methods")
+def list_methods_cmd() -> None:
+    """List the distillation methods (each has a ``paper`` and an ``original`` preset)."""
+    from msrgb_bench.baselines import get_method, list_methods
+
+    for name in list_methods():
+        spec = get_method(name)
+        cls = spec.term_cls or spec.distiller_cls
+        doc = importlib.import_module(cls.__module__).__doc__ or ""
+        summary = doc.strip().splitlines()[0] if doc.strip() else ""
+        click.echo(f"{name:10s} {summary.removeprefix(f'``{name}``: ')}")
 
 
 # --- leaderboard ------------------------------------------------------------------------------

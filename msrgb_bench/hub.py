@@ -105,6 +105,8 @@ def publish(
             root / CARD_NAME, "no data card; publish a folder made by msrgb build-dataset"
         )
     api = HfApi(endpoint=endpoint, token=token)
+    # ValueError: huggingface_hub's answer when the Hub refuses the card's YAML front matter.
+    refused: tuple[type[BaseException], ...] = (*_hub_errors(), ValueError)
     try:
         api.create_repo(repo_id, repo_type=_REPO_TYPE, private=private, exist_ok=True)
         if revision not in (None, "main"):
@@ -118,7 +120,7 @@ def publish(
             commit_message=f"msrgb publish {info.recipe} {info.version}",
             commit_description=f"content hash {info.content_hash}",
         )
-    except _hub_errors() as exc:
+    except refused as exc:
         raise UploadError(root, f"upload to {repo_id}@{revision or 'main'} failed: {exc}") from exc
     return str(getattr(commit, "commit_url", commit))
 

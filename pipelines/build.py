@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import time
 from collections import Counter
@@ -50,7 +49,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CACHE = Path(os.environ.get("MSRGB_CACHE", Path.home() / ".cache" / "msrgb-bench"))
 PARTITION_PRIORITY = ("ms/train", "ms/val", "ms/test", "rgb/train", "rgb/val", "rgb/test")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 # Maps a per-chip function over tasks; the default is a local process pool. A Dask client's
 # map/gather can be plugged in here for builds too large for one machine.
@@ -99,8 +97,15 @@ class BuildReport:
 
 
 def sample_id_for(source: str, key: str) -> str:
-    """Return the stable sample id of a source item (safe as a file name)."""
-    return f"{source}.{_UNSAFE.sub('-', key).strip('-')}"
+    """Return the stable, opaque sample id of a source item.
+
+    The id is the source name and 16 hex digits of the sha256 of ``source/key``: stable across
+    rebuilds, safe as a file name, and free of the class name (source keys usually contain it),
+    so a public copy with hidden test labels does not leak them through its ids. The readable
+    origin stays in the manifest's ``source_path``.
+    """
+    digest = hashlib.sha256(f"{source}/{key}".encode()).hexdigest()[:16]
+    return f"{source}.{digest}"
 
 
 def _place_owner(place: str, seed: int) -> str:

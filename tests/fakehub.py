@@ -8,11 +8,25 @@ It answers what ``huggingface_hub`` needs to download files and read repo info:
   Unknown repos, revisions and files get 404 with the Hub's ``X-Error-Code`` header.
 * ``GET /api/{repo_type}s/{repo_id}[/revision/{revision}]``: repo info with ``sha`` and
   ``siblings`` (``rfilename``, ``size``, ``lfs``).
+* ``GET /api/{repo_type}s/{repo_id}/tree/{revision}[/{folder}][?recursive=true]``: the tree
+  listing ``snapshot_download`` reads (one page).
 
 Storage under ``root_dir``::
 
     <repo_type>s/<repo_id>/commits/<40-hex commit>/<path in repo>
     <repo_type>s/<repo_id>/refs/<branch>          text file holding a commit
+
+Uploads, as ``huggingface_hub``'s ``create_repo`` / ``create_branch`` / ``upload_folder`` make them:
+
+* ``POST /api/repos/create``: a new repo with an initial commit (``.gitattributes``) on ``main``;
+  409 if it exists. The request body is kept in :attr:`FakeHub.created`.
+* ``POST /api/validate-yaml``: the README's YAML front matter must parse (400 otherwise).
+* ``POST /api/{repo_type}s/{repo_id}/branch/{branch}``: a branch at ``main`` (409 if it exists).
+* ``POST /api/{repo_type}s/{repo_id}/preupload/{revision}``: every file is ``regular`` (sent
+  base64-encoded in the commit), so no LFS or Xet storage is needed.
+* ``POST /api/{repo_type}s/{repo_id}/commit/{revision}``: the ndjson commit (``file``,
+  ``deletedFile``, ``deletedFolder``; ``lfsFile`` is refused) becomes a new commit whose parent is
+  the branch head (412 if ``parentCommit`` differs).
 
 Fill it with :meth:`FakeHub.add_file`. :meth:`FakeHub.interrupt_once` makes the next ``GET`` of
 a file close the connection after some bytes (to test resumed downloads). Every request is
@@ -29,20 +43,23 @@ Usage::
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import logging
 import re
 import shutil
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import uvicorn
+import yaml
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
@@ -105,6 +122,7 @@ class FakeHub:
         self.root = Path(root_dir)
         self.root.mkdir(parents=True, exist_ok=True)
         self.requests: list[RequestRecord] = []
+        self.created: dict[str, dict[str, Any]] = {}
         self._interrupts: dict[Path, int] = {}
         self._sha256: dict[tuple[Path, int, int], str] = {}
         self._lock = threading.Lock()
@@ -271,12 +289,18 @@ class FakeHub:
         app = self.app
 
         app.add_middleware(_Recorder, records=self.requests)
+        self._add_upload_routes()
 
         @app.get("/api/{kind}/{rest:path}")
-        def repo_info(kind: str, rest: str) -> Response:
+        def repo_info(kind: str, rest: str, request: Request) -> Response:
             repo_type = kind[:-1] if kind.endswith("s") else kind
             if repo_type not in REPO_TYPES:
                 return self._error("RepoNotFound", f"unknown repo type {kind}")
+            repo_id, sep, tree = rest.partition("/tree/")
+            if sep:
+                revision, _, folder = tree.partition("/")
+                recursive = request.query_params.get("recursive", "").lower() == "true"
+                return self._tree(repo_id, revision, folder, recursive, repo_type)
             repo_id, _, revision = rest.partition("/revision/")
             return self._repo_info(repo_id, revision or DEFAULT_BRANCH, repo_type)
 
@@ -284,6 +308,135 @@ class FakeHub:
             app.add_api_route(
                 f"{prefix}/{{rest:path}}", self._resolver(repo_type), methods=["GET", "HEAD"]
             )
+
+    def _add_upload_routes(self) -> None:
+        app = self.app
+
+        @app.post("/api/repos/create")
+        async def create_repo(request: Request) -> Response:
+            body = await request.json()
+            repo_type = body.get("type") or "model"
+            name = body["name"]
+            repo_id = f"{body['organization']}/{name}" if body.get("organization") else name
+            prefix = "" if repo_type == "model" else f"/{repo_type}s"
+            url = f"{self.url}{prefix}/{repo_id}"
+            if self.repo_dir(repo_id, repo_type).is_dir():
+                # As the Hub: 409 with the repo's url (create_repo(exist_ok=True) reads it).
+                body = {"error": "You already created this repo", "url": url}
+                return JSONResponse(body, status_code=409)
+            self.created[repo_id] = body
+            self._write_commit(repo_id, repo_type, None, {".gitattributes": b"*.npy filter=lfs\n"})
+            return JSONResponse({"url": url, "name": repo_id})
+
+        @app.post("/api/validate-yaml")
+        async def validate_yaml(request: Request) -> Response:
+            content = (await request.json())["content"]
+            match = re.match(r"^---\n(.*?)\n---\n", content, flags=re.DOTALL)
+            try:
+                if match:
+                    yaml.safe_load(match.group(1))
+            except yaml.YAMLError as exc:
+                errors = [{"message": f"invalid YAML front matter: {exc}"}]
+                return JSONResponse({"errors": errors, "warnings": []}, status_code=400)
+            return JSONResponse({"errors": [], "warnings": []})
+
+        @app.post("/api/{kind}/{rest:path}")
+        async def repo_post(kind: str, rest: str, request: Request) -> Response:
+            repo_type = kind[:-1] if kind.endswith("s") else kind
+            for action in ("branch", "preupload", "commit"):
+                repo_id, sep, revision = rest.partition(f"/{action}/")
+                if sep:
+                    break
+            else:
+                return JSONResponse({"error": "not found"}, status_code=404)
+            if repo_type not in REPO_TYPES or not self.repo_dir(repo_id, repo_type).is_dir():
+                return self._error("RepoNotFound", f"repository {repo_id} not found")
+            if action == "branch":
+                return self._create_branch(repo_id, repo_type, revision)
+            head = self.resolve_commit(repo_id, revision, repo_type)
+            if head is None:
+                return self._error(
+                    "RevisionNotFound", f"revision {revision} not found in {repo_id}"
+                )
+            if action == "preupload":
+                files = (await request.json())["files"]
+                modes = [
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                    for f in files
+                ]
+                return JSONResponse({"files": modes, "commitOid": head})
+            return self._commit(repo_id, repo_type, revision, head, await request.body())
+
+    def _create_branch(self, repo_id: str, repo_type: str, branch: str) -> Response:
+        if (self.repo_dir(repo_id, repo_type) / "refs" / branch).is_file():
+            return JSONResponse({"error": f"branch {branch} already exists"}, status_code=409)
+        head = self.resolve_commit(repo_id, DEFAULT_BRANCH, repo_type)
+        if head is None:
+            return self._error("RevisionNotFound", f"{repo_id} has no {DEFAULT_BRANCH} branch")
+        self.set_ref(repo_id, branch, head, repo_type=repo_type)
+        return JSONResponse({})
+
+    def _commit(
+        self, repo_id: str, repo_type: str, branch: str, head: str, body: bytes
+    ) -> Response:
+        lines = [json.loads(line) for line in body.splitlines() if line.strip()]
+        header = lines[0]["value"] if lines and lines[0]["key"] == "header" else {}
+        parent = header.get("parentCommit")
+        if parent is not None and not head.startswith(parent):
+            return JSONResponse({"error": f"{branch} is at {head}, not {parent}"}, status_code=412)
+        added: dict[str, bytes] = {}
+        deleted: list[str] = []
+        for line in lines[1:]:
+            value = line["value"]
+            if line["key"] == "file":
+                added[value["path"]] = base64.b64decode(value["content"])
+            elif line["key"] in ("deletedFile", "deletedFolder"):
+                deleted.append(value["path"].rstrip("/"))
+            else:
+                return JSONResponse({"error": f"{line['key']} is not supported"}, status_code=400)
+        commit = self._write_commit(repo_id, repo_type, head, added, deleted)
+        self.set_ref(repo_id, branch, commit, repo_type=repo_type)
+        prefix = "" if repo_type == "model" else f"/{repo_type}s"
+        return JSONResponse(
+            {
+                "commitUrl": f"{self.url}{prefix}/{repo_id}/commit/{commit}",
+                "commitOid": commit,
+                "pullRequestUrl": None,
+            }
+        )
+
+    def _write_commit(
+        self,
+        repo_id: str,
+        repo_type: str,
+        parent: str | None,
+        added: dict[str, bytes],
+        deleted: Sequence[str] = (),
+    ) -> str:
+        """Write a new commit: the parent's tree, minus ``deleted``, plus ``added``."""
+        with self._lock:
+            digest = hashlib.sha1(f"{repo_id}\0{parent}\0{len(self.requests)}".encode())
+            for path in sorted(added):
+                digest.update(path.encode() + b"\0" + added[path])
+            commit = digest.hexdigest()
+        commits = self.repo_dir(repo_id, repo_type) / "commits"
+        target = commits / commit
+        if parent is not None:
+            shutil.copytree(commits / parent, target)
+        target.mkdir(parents=True, exist_ok=True)
+        for path in deleted:
+            victim = target / path
+            if victim.is_dir():
+                shutil.rmtree(victim)
+            else:
+                victim.unlink(missing_ok=True)
+        for path, data in added.items():
+            file = target / path
+            file.parent.mkdir(parents=True, exist_ok=True)
+            file.write_bytes(data)
+        if parent is None:
+            self.set_ref(repo_id, DEFAULT_BRANCH, commit, repo_type=repo_type)
+        return commit
 
     def _resolver(self, repo_type: str) -> Any:
         def resolve(request: Request, rest: str) -> Response:
@@ -324,6 +477,32 @@ class FakeHub:
             },
             headers={"X-Repo-Commit": commit},
         )
+
+    def _tree(
+        self, repo_id: str, revision: str, folder: str, recursive: bool, repo_type: str
+    ) -> Response:
+        """``list_repo_tree`` (one page): files with their blob oid and LFS sha256, and folders."""
+        if not self.repo_dir(repo_id, repo_type).is_dir():
+            return self._error("RepoNotFound", f"repository {repo_id} not found")
+        commit = self.resolve_commit(repo_id, revision, repo_type)
+        if commit is None:
+            return self._error("RevisionNotFound", f"revision {revision} not found in {repo_id}")
+        top = self.repo_dir(repo_id, repo_type) / "commits" / commit
+        base = top / folder if folder else top
+        if not base.is_dir():
+            return self._error("EntryNotFound", f"{folder} not found in {repo_id}", commit)
+        entries = []
+        for path in sorted(base.rglob("*") if recursive else base.iterdir()):
+            rel = path.relative_to(top).as_posix()
+            if path.is_dir():
+                oid = hashlib.sha1(rel.encode()).hexdigest()
+                entries.append({"type": "directory", "path": rel, "oid": oid})
+                continue
+            size = path.stat().st_size
+            blob = hashlib.sha1(b"blob %d\0" % size + path.read_bytes()).hexdigest()
+            lfs = {"oid": self._file_sha256(path), "size": size, "pointerSize": 134}
+            entries.append({"type": "file", "path": rel, "size": size, "oid": blob, "lfs": lfs})
+        return JSONResponse(entries, headers={"X-Repo-Commit": commit})
 
     def _resolve(self, request: Request, rest: str, repo_type: str) -> Response:
         repo_id, sep, tail = rest.partition("/resolve/")

@@ -66,3 +66,19 @@ def test_build_dataset_errors_are_clean(tmp_path: Path) -> None:
         main, ["build-dataset", "--source", "eurosat-ms", "--out", str(tmp_path / "y")]
     )
     assert malformed.exit_code == 2 and "expected NAME=PATH" in malformed.output
+
+
+def test_build_dataset_with_hidden_test_labels(tmp_path: Path) -> None:
+    import pandas as pd
+
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(
+        main,
+        ["build-dataset", "--out", str(out), "--size", "tiny", "--quiet", "--hide-test-labels"],
+    )
+    assert result.exit_code == 0, result.output
+    public = pd.read_parquet(tmp_path / "demo-public" / "manifest.parquet")
+    test = public[public["split"] == "test"]
+    assert len(test) > 0 and set(test["label"]) == {-1}
+    assert (public[public["split"] == "train"]["label"] >= 0).all()
+    assert (tmp_path / "demo-test-labels.parquet").is_file()

@@ -11,6 +11,12 @@ Normalisation uses the per-band mean/std of the train split stored in ``dataset.
 (``info.norm``), through :func:`normalizer`, which ``msrgb predict`` reuses so that training and
 prediction normalise identically. Batch augmentation runs after transfer to the device, as in
 torchgeo: kornia flips and 90-degree rotations on train batches only.
+
+Loaders fetch whole batches (``__getitems__``) and collate them without a second copy
+(:func:`~msrgb_bench.data.dataset.collate_samples`). On a packed folder reading is a memory copy,
+so ``num_workers=0`` is usually fastest: workers must ship every batch through shared memory
+(see ``benchmarks/bench_loader.py``). Workers help only where decoding files dominates and
+cores are free.
 """
 
 from __future__ import annotations

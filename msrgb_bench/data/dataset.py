@@ -73,6 +73,8 @@ class MSRGBDataset(NonGeoDataset):
         repo_id: Hub dataset repository for ``download`` (default
             :data:`msrgb_bench.hub.DEFAULT_REPO_ID`).
         revision: Hub revision for ``download`` (default :data:`msrgb_bench.hub.DEFAULT_REVISION`).
+        endpoint: Hub URL for ``download``, e.g. a mirror (default: huggingface_hub's, which
+            honours ``HF_ENDPOINT``).
         packed: Use the packed arrays: ``None`` when present, ``True`` always (error without
             them), ``False`` never.
 
@@ -99,6 +101,7 @@ class MSRGBDataset(NonGeoDataset):
         *,
         repo_id: str | None = None,
         revision: str | None = None,
+        endpoint: str | None = None,
         packed: bool | None = None,
     ) -> None:
         if split not in SPLITS:
@@ -115,6 +118,7 @@ class MSRGBDataset(NonGeoDataset):
         self.checksum = checksum
         self.repo_id = repo_id
         self.revision = revision
+        self.endpoint = endpoint
 
         self._verify()
         self.info: DatasetInfo = read_info(self.root)
@@ -168,6 +172,7 @@ class MSRGBDataset(NonGeoDataset):
                 self.repo_id or hub.DEFAULT_REPO_ID,
                 self.revision or hub.DEFAULT_REVISION,
                 self.root,
+                endpoint=self.endpoint,
             )
             return
         raise DatasetNotFoundError(self)

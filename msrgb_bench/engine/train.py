@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +103,10 @@ def _fit(
     )
     started = _now()
     clock = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    with warnings.catch_warnings():
+        # The frozen teacher is in eval mode on purpose.
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - clock
     if not trainer.is_global_zero:
         return out

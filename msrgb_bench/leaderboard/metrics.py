@@ -30,7 +30,7 @@ Multi-label replicates resample rows and recompute average precision, which cost
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,8 +57,6 @@ MULTI_LABEL_METRICS = ("micro_map", "macro_map", "micro_f1", "macro_f1")
 PRIMARY_METRIC = {SINGLE_LABEL: "oa", MULTI_LABEL: "macro_map"}
 DEFAULT_BOOTSTRAP = 1000
 DEFAULT_CONFIDENCE = 0.95
-
-Metric = Callable[..., float]
 
 
 @dataclass(frozen=True)

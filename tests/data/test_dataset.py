@@ -6,11 +6,11 @@ import rasterio
 import torch
 from datafolders import CLASSES, MS_BANDS, Folder, handmade_chips, hide_test_labels
 from matplotlib.figure import Figure
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 from torchgeo.datasets import NonGeoDataset, RGBBandsMissingError
 
 import msrgb_bench
-from msrgb_bench.data.dataset import MSRGBDataset
+from msrgb_bench.data.dataset import MSRGBDataset, collate_samples
 from msrgb_bench.data.packed import pack_dataset
 from msrgb_bench.errors import ManifestError
 
@@ -51,6 +51,8 @@ def test_multilabel_teacher_gets_multi_hot(multilabel_folder: Folder) -> None:
         expected[chip.labels] = 1
         np.testing.assert_array_equal(sample["labels"].numpy(), expected)
         assert int(sample["label"]) == chip.labels[0]
+    batch = collate_samples(ds.__getitems__(list(range(len(ds)))))
+    assert torch.equal(batch["labels"], torch.stack([ds[i]["labels"] for i in range(len(ds))]))
     assert "labels" not in MSRGBDataset(multilabel_folder.root, "train", "rgb")[0]
 
 
@@ -163,3 +165,23 @@ def test_real_eurosat_sample_loads(real_folder: Folder) -> None:
     pack_dataset(real_folder.root)
     packed = MSRGBDataset(real_folder.root, "train", "ms", checksum=True)
     assert packed.is_packed and torch.equal(packed[0]["image"], ms[0]["image"])
+
+
+def test_batched_fetch_is_collated_without_a_copy(folder: Folder) -> None:
+    ds = MSRGBDataset(folder.root, "train", "ms", bands=("B08", "B04"))
+    indices = [4, 0, 5]
+    batch = collate_samples(ds.__getitems__(indices))
+    expected = default_collate([ds[i] for i in indices])
+    assert batch.keys() == expected.keys()
+    for key in ("image", "label"):
+        assert torch.equal(batch[key], expected[key])
+    assert batch["sample_id"] == expected["sample_id"]
+    rows = ds.__getitems__(indices)
+    assert collate_samples(rows)["image"].data_ptr() == rows[0]["image"].data_ptr()  # no copy
+    # Samples read one by one are separate tensors: collated by stacking, same values.
+    separate = collate_samples([ds[i] for i in indices])
+    assert torch.equal(separate["image"], expected["image"])
+    # Rows of one tensor but not consecutive: stacked, not reinterpreted.
+    base = torch.arange(24.0).reshape(4, 6)
+    stacked = collate_samples([{"x": base[0]}, {"x": base[2]}])["x"]
+    assert torch.equal(stacked, base[[0, 2]])

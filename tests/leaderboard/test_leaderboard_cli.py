@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -176,3 +181,39 @@ def test_scoring_does_not_depend_on_row_order(tmp_path: Path, published: Publish
     code, out = _run("evaluate", str(path), "--data", str(published.full_dir), "--json",
                      "--bootstrap", "0")  # fmt: skip
     assert code == 0 and json.loads(out)["oa"] == 1.0
+
+
+def test_serve_leaderboard_command(tmp_path: Path, published: Published) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    db = tmp_path / "served.sqlite"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "msrgb_bench.cli", "serve-leaderboard",
+         "--labels", str(published.private_labels), "--db", str(db), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.stdout.read() if process.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert health.json()["datasets"] == [
+            {"dataset": "s2s-eu", "dataset_hash": published.info.content_hash}
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert db.is_file()
+
+
+def test_serve_leaderboard_refuses_a_bad_label_file(tmp_path: Path) -> None:
+    junk = tmp_path / "labels.parquet"
+    junk.write_bytes(b"not parquet")
+    code, out = _run("serve-leaderboard", "--labels", str(junk), "--db", str(tmp_path / "x.db"))
+    assert code == 1 and "labels.parquet: not a readable Parquet file" in out

@@ -24,6 +24,25 @@ def _device(device: str | None) -> torch.device:
     return torch.device(device)
 
 
+def predictions_frame(
+    sample_ids: list[str], prob: np.ndarray, classes: list[str], multilabel: bool
+) -> pd.DataFrame:
+    """Return the submission columns for scores ``prob`` (samples x classes).
+
+    Single-label: ``pred`` is the argmax of the softmax probabilities. Multi-label: one 0/1
+    ``pred_<class>`` per class, ``prob >= 0.5`` (no argmax). Both add ``prob_<class>``.
+    """
+    columns: dict[str, object] = {"sample_id": sample_ids}
+    if multilabel:
+        for k, name in enumerate(classes):
+            columns[f"pred_{name}"] = (prob[:, k] >= MULTILABEL_THRESHOLD).astype(np.int64)
+    else:
+        columns["pred"] = prob.argmax(axis=1).astype(np.int64)
+    for k, name in enumerate(classes):
+        columns[f"prob_{name}"] = prob[:, k]
+    return pd.DataFrame(columns)
+
+
 def predict(
     run: str | Path,
     data: str | Path,
@@ -95,15 +114,7 @@ def predict(
 
     classes = loaded.classes
     prob = np.concatenate(scores) if scores else np.zeros((0, len(classes)))
-    columns: dict[str, object] = {"sample_id": ids}
-    if multilabel:
-        for k, name in enumerate(classes):
-            columns[f"pred_{name}"] = (prob[:, k] >= MULTILABEL_THRESHOLD).astype(np.int64)
-    else:
-        columns["pred"] = prob.argmax(axis=1).astype(np.int64)
-    for k, name in enumerate(classes):
-        columns[f"prob_{name}"] = prob[:, k]
-    frame = pd.DataFrame(columns)
+    frame = predictions_frame(ids, prob, classes, multilabel)
 
     config = loaded.config
     meta = SubmissionMeta(

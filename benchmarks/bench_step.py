@@ -1,0 +1,261 @@
+"""Training-step cost of each method, and the engine's throughput against a bare PyTorch loop.
+
+Part 1 times one optimisation step (forward, backward, Adam) of every registered method on every
+teacher/student pair and prints it relative to ``none`` (labels only, no teacher) on that pair.
+
+Part 2 trains the same distiller (``kd`` on ``--engine-pair``) twice on the same synthetic data:
+through the engine (Lightning ``Trainer`` + ``DistillationModule`` + a ``DataLoader``) and through
+a bare loop over tensors already on the device. It prints images/s of both and their ratio (goal:
+engine >= 0.9x bare). Both exclude a warm-up epoch.
+
+    python benchmarks/bench_step.py                      # CPU-sized defaults
+    python benchmarks/bench_step.py --device cuda --size 64 --batch 256 --precision bf16-mixed
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L  # noqa: N812
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch.utils.data import DataLoader, Dataset
+
+from msrgb_bench.baselines import Distiller, create_method, list_methods
+from msrgb_bench.engine.config import TrainerConfig
+from msrgb_bench.engine.modules import DistillationModule
+from msrgb_bench.engine.trainer import build_trainer
+from msrgb_bench.models import create_model
+
+PAIRS = {
+    "R/R": ("resnet34", "resnet34"),
+    "M/M": ("mobilenetv2", "mobilenetv2"),
+    "S/S": ("shufflenetv2", "shufflenetv2"),
+    "R/M": ("resnet34", "mobilenetv2"),
+    "R/S": ("resnet34", "shufflenetv2"),
+    "M/S": ("mobilenetv2", "shufflenetv2"),
+}
+NUM_CLASSES = 10
+MS_CHANS = 13
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast(device: torch.device, precision: str) -> Any:
+    if precision.startswith("bf16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision.startswith("16"):
+        return torch.autocast(device.type, dtype=torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def make_distiller(method: str, pair: str) -> Distiller:
+    teacher_arch, student_arch = PAIRS[pair]
+    torch.manual_seed(0)
+    teacher = create_model(teacher_arch, in_chans=MS_CHANS, num_classes=NUM_CLASSES)
+    student = create_model(student_arch, in_chans=3, num_classes=NUM_CLASSES)
+    distiller = create_method(method, student, teacher)
+    distiller.epoch = 25  # past every warm-up: every term is active
+    return distiller
+
+
+def time_steps(
+    distiller: Distiller,
+    batch: dict[str, torch.Tensor],
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    precision: str,
+) -> float:
+    """Return the median seconds of one optimisation step."""
+    distiller.to(device).train()
+    optimiser = torch.optim.Adam(distiller.trainable_parameters(), lr=1e-3)
+    times = []
+    for i in range(warmup + steps):
+        synchronize(device)
+        start = time.perf_counter()
+        with autocast(device, precision):
+            loss = torch.stack(list(distiller.forward_train(batch).values())).sum()
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad(set_to_none=True)
+        synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def bench_methods(args: argparse.Namespace, device: torch.device) -> None:
+    gen = torch.Generator().manual_seed(0)
+    batch = {
+        "image": torch.randn(args.batch, 3, args.size, args.size, generator=gen),
+        "teacher_image": torch.randn(args.batch, MS_CHANS, args.size, args.size, generator=gen),
+        "label": torch.randint(0, NUM_CLASSES, (args.batch,), generator=gen),
+    }
+    batch = {k: v.to(device) for k, v in batch.items()}
+    methods = [m for m in list_methods() if m != "none"]
+    print(f"\n== step time relative to 'none' (batch {args.batch}, {args.size}x{args.size}) ==")
+    print(f"{'pair':5s} {'none ms':>8s} " + " ".join(f"{m:>9s}" for m in methods))
+    for pair in args.pairs:
+        base = time_steps(
+            make_distiller("none", pair), batch, args.steps, args.warmup, device, args.precision
+        )
+        ratios = []
+        for method in methods:
+            seconds = time_steps(
+                make_distiller(method, pair), batch, args.steps, args.warmup, device, args.precision
+            )
+            ratios.append(seconds / base)
+        print(f"{pair:5s} {base * 1e3:8.1f} " + " ".join(f"{r:8.2f}x" for r in ratios))
+
+
+class InMemoryPairs(Dataset[dict[str, Any]]):
+    """Paired samples from tensors in host memory, fetched a batch at a time."""
+
+    def __init__(self, n: int, size: int) -> None:
+        gen = torch.Generator().manual_seed(1)
+        self.images = torch.randn(n, 3, size, size, generator=gen)
+        self.teacher_images = torch.randn(n, MS_CHANS, size, size, generator=gen)
+        self.labels = torch.randint(0, NUM_CLASSES, (n,), generator=gen)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        idx = torch.as_tensor(indices)
+        images, teachers, labels = self.images[idx], self.teacher_images[idx], self.labels[idx]
+        return [
+            {"image": images[j], "teacher_image": teachers[j], "label": labels[j]}
+            for j in range(len(indices))
+        ]
+
+
+class EpochClock(Callback):
+    """Seconds of every training epoch."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        synchronize(pl_module.device)
+        self._start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        synchronize(pl_module.device)
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def engine_images_per_second(
+    make: Callable[[], Distiller], data: InMemoryPairs, args: argparse.Namespace
+) -> float:
+    loader = DataLoader(
+        data,
+        batch_size=args.batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=args.workers,
+        pin_memory=args.device.startswith("cuda"),
+        persistent_workers=args.workers > 0,
+    )
+    module = DistillationModule(make(), lr=1e-3)
+    clock = EpochClock()
+    accelerator = "gpu" if args.device.startswith("cuda") else "cpu"
+    config = TrainerConfig(
+        epochs=args.epochs, accelerator=accelerator, devices="1", precision=args.precision
+    )
+    with tempfile.TemporaryDirectory() as root, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trainer = build_trainer(config, Path(root), [clock], progress=False)
+        trainer.fit(module, train_dataloaders=loader)
+    steps = len(loader) * (args.epochs - 1)
+    return steps * args.batch / sum(clock.seconds[1:])
+
+
+def bare_images_per_second(
+    make: Callable[[], Distiller], data: InMemoryPairs, args: argparse.Namespace
+) -> float:
+    device = torch.device(args.device)
+    distiller = make().to(device).train()
+    optimiser = torch.optim.Adam(distiller.trainable_parameters(), lr=1e-3)
+    images, teachers, labels = (
+        t.to(device) for t in (data.images, data.teacher_images, data.labels)
+    )
+    per_epoch = len(labels) // args.batch
+    seconds = 0.0
+    for epoch in range(args.epochs):
+        synchronize(device)
+        start = time.perf_counter()
+        order = torch.randperm(len(labels), device=device)
+        for b in range(per_epoch):
+            idx = order[b * args.batch : (b + 1) * args.batch]
+            batch = {"image": images[idx], "teacher_image": teachers[idx], "label": labels[idx]}
+            with autocast(device, args.precision):
+                loss = torch.stack(list(distiller.forward_train(batch).values())).sum()
+            loss.backward()
+            optimiser.step()
+            optimiser.zero_grad(set_to_none=True)
+        synchronize(device)
+        if epoch > 0:
+            seconds += time.perf_counter() - start
+    return per_epoch * (args.epochs - 1) * args.batch / seconds
+
+
+def bench_engine(args: argparse.Namespace) -> None:
+    data = InMemoryPairs(args.batch * args.engine_batches, args.size)
+    template = make_distiller("kd", args.engine_pair)
+
+    def make() -> Distiller:
+        return copy.deepcopy(template)
+
+    bare = bare_images_per_second(make, data, args)
+    engine = engine_images_per_second(make, data, args)
+    print(
+        f"\n== engine vs bare loop (kd, {args.engine_pair}, batch {args.batch}, "
+        f"{args.size}x{args.size}, {args.engine_batches} batches/epoch, {args.workers} workers) =="
+    )
+    print(f"bare loop  {bare:9.1f} images/s")
+    print(f"engine     {engine:9.1f} images/s   ratio {engine / bare:.3f}x (goal >= 0.9x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--size", type=int, default=32, help="Image side in pixels.")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=5, help="Timed steps per method.")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--precision", default="32-true")
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    parser.add_argument("--engine-pair", default="M/M", choices=list(PAIRS))
+    parser.add_argument("--engine-batches", type=int, default=20, help="Batches per epoch.")
+    parser.add_argument("--epochs", type=int, default=3, help="Engine epochs (first is warm-up).")
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (engine).")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default).")
+    parser.add_argument("--skip-methods", action="store_true", help="Only run part 2.")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(f"device {name}, torch {torch.__version__}, precision {args.precision}")
+    if not args.skip_methods:
+        bench_methods(args, device)
+    bench_engine(args)
+
+
+if __name__ == "__main__":
+    main()
