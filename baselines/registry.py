@@ -1,7 +1,7 @@
 """The method registry: ``register_method``, ``create_method`` and ``list_methods``.
 
-A registered method is either a :class:`DistillationTerm` (run by the plain :class:`Distiller`),
-a :class:`Distiller` subclass (label-only training, or a plug-in such as SemBridge that adds its
+A registered method is either a :class:`DistillationTerm` (run by the plain :class:`Distiller`)
+or a :class:`Distiller` subclass (label-only training, or a plug-in such as SemBridge that adds its
 own modules and takes another method's term). ``create_method("X+P", ...)`` builds plug-in ``P``
 with method ``X``'s distillation term; ``create_method("P", ...)`` uses ``P``'s default term.
 """

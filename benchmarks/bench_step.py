@@ -3,10 +3,13 @@
 Part 1 times one optimisation step (forward, backward, Adam) of every registered method on every
 teacher/student pair and prints it relative to ``none`` (labels only, no teacher) on that pair.
 
-Part 2 trains the same distiller (``kd`` on ``--engine-pair``) twice on the same synthetic data:
-through the engine (Lightning ``Trainer`` + ``DistillationModule`` + a ``DataLoader``) and through
-a bare loop over tensors already on the device. It prints images/s of both and their ratio (goal:
-engine >= 0.9x bare). Both exclude a warm-up epoch.
+Part 2 trains the same distiller (``kd`` on ``--engine-pair``) on the same synthetic data three
+ways and prints images/s: a bare loop over tensors already on the device ("preloaded", the upper
+bound), a bare loop reading the same ``DataLoader`` as the engine ("bare+loader"), and the engine
+(Lightning ``Trainer`` + ``DistillationModule`` + that loader). engine/bare+loader is Lightning's
+cost, engine/preloaded that of Lightning and the data path together (goal: >= 0.9x). Images are
+held as the files store them (uint8 RGB, int16 MS, converted on the device) and as float32. Every
+figure excludes a warm-up epoch.
 
     python benchmarks/bench_step.py                      # CPU-sized defaults
     python benchmarks/bench_step.py --device cuda --size 64 --batch 256 --precision bf16-mixed
@@ -26,7 +29,7 @@ from typing import Any
 import lightning as L  # noqa: N812
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler
 
 from msrgb_bench.baselines import Distiller, create_method, list_methods
 from msrgb_bench.engine.config import TrainerConfig
@@ -119,28 +122,72 @@ def bench_methods(args: argparse.Namespace, device: torch.device) -> None:
         print(f"{pair:5s} {base * 1e3:8.1f} " + " ".join(f"{r:8.2f}x" for r in ratios))
 
 
-class InMemoryPairs(Dataset[dict[str, Any]]):
-    """Paired samples from tensors in host memory, fetched a batch at a time."""
+class InMemoryPairs(Dataset[dict[str, torch.Tensor]]):
+    """Paired samples held in host memory; indexing with a list of indices returns a batch.
 
-    def __init__(self, n: int, size: int) -> None:
+    ``native`` stores images as the files hold them (RGB uint8, MS int16) and
+    :func:`to_float` converts them on the device, as the msrgb data module normalises there;
+    otherwise they are float32 (4x / 2x the bytes through the loader and the host-device copy).
+    """
+
+    def __init__(self, n: int, size: int, native: bool) -> None:
         gen = torch.Generator().manual_seed(1)
-        self.images = torch.randn(n, 3, size, size, generator=gen)
-        self.teacher_images = torch.randn(n, MS_CHANS, size, size, generator=gen)
+        self.images = torch.randint(0, 256, (n, 3, size, size), generator=gen, dtype=torch.uint8)
+        self.teacher_images = torch.randint(
+            0, 10000, (n, MS_CHANS, size, size), generator=gen, dtype=torch.int16
+        )
+        if not native:
+            self.images = self.images.float()
+            self.teacher_images = self.teacher_images.float()
         self.labels = torch.randint(0, NUM_CLASSES, (n,), generator=gen)
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return self.__getitems__([i])[0]
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+    def __getitem__(self, indices: list[int]) -> dict[str, torch.Tensor]:  # type: ignore[override]
         idx = torch.as_tensor(indices)
-        images, teachers, labels = self.images[idx], self.teacher_images[idx], self.labels[idx]
-        return [
-            {"image": images[j], "teacher_image": teachers[j], "label": labels[j]}
-            for j in range(len(indices))
-        ]
+        return {
+            "image": self.images[idx],
+            "teacher_image": self.teacher_images[idx],
+            "label": self.labels[idx],
+        }
+
+
+def to_float(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Scale images to float on the device (uint8 / 255, int16 / 10000; float32 unchanged)."""
+    out = dict(batch)
+    if batch["image"].dtype == torch.uint8:
+        out["image"] = batch["image"].float().div_(255.0)
+    if batch["teacher_image"].dtype == torch.int16:
+        out["teacher_image"] = batch["teacher_image"].float().div_(10000.0)
+    return out
+
+
+def make_loader(data: InMemoryPairs, args: argparse.Namespace) -> DataLoader[Any]:
+    """Batches from a shuffled batch sampler: one gather per batch, no per-sample collate."""
+    sampler = BatchSampler(RandomSampler(data), batch_size=args.batch, drop_last=True)
+    return DataLoader(
+        data,
+        sampler=sampler,
+        batch_size=None,
+        num_workers=args.workers,
+        pin_memory=args.device.startswith("cuda"),
+        persistent_workers=args.workers > 0,
+    )
+
+
+class LoaderData(L.LightningDataModule):
+    """The loader of :func:`make_loader`, converted to float after the transfer to the device."""
+
+    def __init__(self, loader: DataLoader[Any]) -> None:
+        super().__init__()
+        self.loader = loader
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self.loader
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        return to_float(batch)
 
 
 class EpochClock(Callback):
@@ -162,15 +209,8 @@ class EpochClock(Callback):
 def engine_images_per_second(
     make: Callable[[], Distiller], data: InMemoryPairs, args: argparse.Namespace
 ) -> float:
-    loader = DataLoader(
-        data,
-        batch_size=args.batch,
-        shuffle=True,
-        drop_last=True,
-        num_workers=args.workers,
-        pin_memory=args.device.startswith("cuda"),
-        persistent_workers=args.workers > 0,
-    )
+    """Images/s of the engine: Trainer + DistillationModule + the loader."""
+    loader = make_loader(data, args)
     module = DistillationModule(make(), lr=1e-3)
     clock = EpochClock()
     accelerator = "gpu" if args.device.startswith("cuda") else "cpu"
@@ -180,55 +220,77 @@ def engine_images_per_second(
     with tempfile.TemporaryDirectory() as root, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = build_trainer(config, Path(root), [clock], progress=False)
-        trainer.fit(module, train_dataloaders=loader)
+        trainer.fit(module, datamodule=LoaderData(loader))
     steps = len(loader) * (args.epochs - 1)
     return steps * args.batch / sum(clock.seconds[1:])
 
 
 def bare_images_per_second(
-    make: Callable[[], Distiller], data: InMemoryPairs, args: argparse.Namespace
+    make: Callable[[], Distiller],
+    data: InMemoryPairs,
+    args: argparse.Namespace,
+    preloaded: bool,
 ) -> float:
+    """Images/s of a plain loop, reading the same loader or tensors already on the device."""
     device = torch.device(args.device)
     distiller = make().to(device).train()
     optimiser = torch.optim.Adam(distiller.trainable_parameters(), lr=1e-3)
-    images, teachers, labels = (
-        t.to(device) for t in (data.images, data.teacher_images, data.labels)
-    )
-    per_epoch = len(labels) // args.batch
-    seconds = 0.0
+    loader = make_loader(data, args)
+    on_device = {
+        "image": data.images.to(device),
+        "teacher_image": data.teacher_images.to(device),
+        "label": data.labels.to(device),
+    }
+    seconds, images = 0.0, 0
     for epoch in range(args.epochs):
         synchronize(device)
         start = time.perf_counter()
-        order = torch.randperm(len(labels), device=device)
-        for b in range(per_epoch):
-            idx = order[b * args.batch : (b + 1) * args.batch]
-            batch = {"image": images[idx], "teacher_image": teachers[idx], "label": labels[idx]}
+        if preloaded:
+            order = torch.randperm(len(data), device=device).split(args.batch)
+            batches: Any = ({k: v[idx] for k, v in on_device.items()} for idx in order[:-1])
+        else:
+            batches = (
+                {k: v.to(device, non_blocking=True) for k, v in batch.items()} for batch in loader
+            )
+        count = 0
+        for batch in batches:
             with autocast(device, args.precision):
-                loss = torch.stack(list(distiller.forward_train(batch).values())).sum()
+                terms = distiller.forward_train(to_float(batch))
+                loss = torch.stack(list(terms.values())).sum()
             loss.backward()
             optimiser.step()
             optimiser.zero_grad(set_to_none=True)
+            count += args.batch
         synchronize(device)
         if epoch > 0:
             seconds += time.perf_counter() - start
-    return per_epoch * (args.epochs - 1) * args.batch / seconds
+            images += count
+    return images / seconds
 
 
 def bench_engine(args: argparse.Namespace) -> None:
-    data = InMemoryPairs(args.batch * args.engine_batches, args.size)
     template = make_distiller("kd", args.engine_pair)
 
     def make() -> Distiller:
         return copy.deepcopy(template)
 
-    bare = bare_images_per_second(make, data, args)
-    engine = engine_images_per_second(make, data, args)
     print(
         f"\n== engine vs bare loop (kd, {args.engine_pair}, batch {args.batch}, "
-        f"{args.size}x{args.size}, {args.engine_batches} batches/epoch, {args.workers} workers) =="
+        f"{args.size}x{args.size}, {args.engine_batches} batches/epoch, {args.workers} workers, "
+        f"{args.precision}) =="
     )
-    print(f"bare loop  {bare:9.1f} images/s")
-    print(f"engine     {engine:9.1f} images/s   ratio {engine / bare:.3f}x (goal >= 0.9x)")
+    print(f"{'images as':14s} {'preloaded':>10s} {'bare+loader':>12s} {'engine':>9s}"
+          f"  {'engine/bare+loader':>18s} {'engine/preloaded':>16s}")  # fmt: skip
+    for native in (True, False):
+        data = InMemoryPairs(args.batch * args.engine_batches + 1, args.size, native)
+        preloaded = bare_images_per_second(make, data, args, preloaded=True)
+        bare = bare_images_per_second(make, data, args, preloaded=False)
+        engine = engine_images_per_second(make, data, args)
+        kind = "uint8/int16" if native else "float32"
+        print(
+            f"{kind:14s} {preloaded:10.1f} {bare:12.1f} {engine:9.1f}"
+            f"  {engine / bare:17.3f}x {engine / preloaded:15.3f}x"
+        )
 
 
 def main() -> None:

@@ -66,8 +66,13 @@ class ValidationMetrics(nn.Module):
             self.acc.update(logits.argmax(dim=1), batch["label"].long())
 
 
-class _Base(L.LightningModule):
-    """Adam optimisation and per-epoch validation logging shared by both modules."""
+class TrainingModule(L.LightningModule):
+    """Base of both modules: Adam without a schedule, logging, and what a checkpoint holds.
+
+    Args:
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+    """
 
     def __init__(self, lr: float, weight_decay: float) -> None:
         super().__init__()
@@ -106,7 +111,7 @@ class _Base(L.LightningModule):
         )
 
 
-class ClassifierModule(_Base):
+class ClassifierModule(TrainingModule):
     """Trains one backbone on labels (the MS teacher): cross-entropy, or BCE for multi-label.
 
     Args:
@@ -147,7 +152,7 @@ class ClassifierModule(_Base):
         self._log_validation(self.val_metrics, self.model(batch["image"]), batch)
 
 
-class DistillationModule(_Base):
+class DistillationModule(TrainingModule):
     """Trains a :class:`Distiller`'s student (and extra modules) on paired batches.
 
     The loss is the sum of the distiller's named terms; each term is logged as ``train/<name>``

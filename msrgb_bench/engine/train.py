@@ -26,7 +26,7 @@ from msrgb_bench.engine.config import (
     TrainerConfig,
     config_hash,
 )
-from msrgb_bench.engine.modules import ClassifierModule, DistillationModule, _Base
+from msrgb_bench.engine.modules import ClassifierModule, DistillationModule, TrainingModule
 from msrgb_bench.engine.runs import (
     TEACHER_KIND,
     check_new_run,
@@ -77,7 +77,7 @@ def _now() -> str:
 
 def _fit(
     config: RunConfig,
-    module: _Base,
+    module: TrainingModule,
     data: Path,
     modality: str,
     bands: tuple[str, ...] | None,

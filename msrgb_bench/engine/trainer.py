@@ -11,9 +11,9 @@ from lightning.pytorch.callbacks import Callback
 from msrgb_bench.engine.config import TrainerConfig
 
 
-def parse_devices(devices: str) -> str | int | list[int]:
+def parse_devices(devices: str | int) -> str | int | list[int]:
     """Turn the ``--devices`` text into what Lightning takes: ``auto``, a count or a list of ids."""
-    text = devices.strip()
+    text = str(devices).strip()
     if text == "auto":
         return text
     if "," in text:

@@ -94,3 +94,11 @@ def test_cli_errors_are_clean(demo: Path, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code != 0 and "unknown method setting 'temprature'" in result.output
     assert not (tmp_path / "s").exists()
+
+
+def test_list_commands() -> None:
+    models = invoke("list-models")
+    assert "shufflenetv2   tokens 1024-d" in models and "resnet34       tokens 512-d" in models
+    methods = invoke("list-methods").splitlines()
+    assert [line.split()[0] for line in methods] == sorted(METHODS)
+    assert any(line.startswith("ctkd") and "Li et al." in line for line in methods)
