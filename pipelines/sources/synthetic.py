@@ -36,26 +36,10 @@ from shapely.geometry import LineString, Point, box
 from shapely.geometry.base import BaseGeometry
 
 from msrgb_bench.pipelines.sources.base import Chip, Source, SourceItem, register_source
+from msrgb_bench.pipelines.sources.eurosat import CLASSES, MS_BANDS
 
-EUROSAT_BANDS = (
-    "B01",
-    "B02",
-    "B03",
-    "B04",
-    "B05",
-    "B06",
-    "B07",
-    "B08",
-    "B09",
-    "B10",
-    "B11",
-    "B12",
-    "B8A",
-)
-CLASSES = (
-    "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
-    "Pasture", "PermanentCrop", "Residential", "River", "SeaLake",
-)  # fmt: skip
+# The demo copies EuroSAT's class names and band order.
+EUROSAT_BANDS = MS_BANDS
 
 # Per-class band means (TOA reflectance x 10000) of the real EuroSAT sample, EuroSAT band order.
 CLASS_MEAN: dict[str, tuple[int, ...]] = {
