@@ -2,7 +2,8 @@
 
 Registered methods: ``none`` (labels only), ``kd`` (Hinton), ``logits`` (Ba & Caruana), ``rkd``
 (Park et al.), ``dkd`` (Zhao et al.), ``ctkd`` (Li et al.), ``lskd`` (Sun et al.) and ``distilvpr``
-(Wang et al.), each with a ``paper`` and an ``original`` preset::
+(Wang et al.), each with a ``paper`` and an ``original`` preset, and the plug-in ``sembridge``
+(SemBridge around vanilla KD, or around method X's term as ``"X+sembridge"``)::
 
     from msrgb_bench.baselines import create_method
     distiller = create_method("dkd", student, teacher, preset="paper")
@@ -20,6 +21,7 @@ from msrgb_bench.baselines import (  # noqa: F401  (registration)
     lskd,
     none,
     rkd,
+    sembridge,
 )
 from msrgb_bench.baselines.base import (
     PRESETS,

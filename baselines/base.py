@@ -287,6 +287,20 @@ class Distiller(nn.Module):
         """Return detached values to log besides the losses."""
         return self.term.metrics() if self.term is not None else {}
 
+    # --- pairing ------------------------------------------------------------------------------
+
+    def use_matcher(self, matcher: nn.Module, description: str = "") -> None:
+        """Give a trained matcher that chooses the initial pairs (methods that use one).
+
+        Raises:
+            ValueError: Always here: this method pairs at random.
+        """
+        raise ValueError(f"method {self.method!r} does not use a matcher")
+
+    def pairing_description(self, seed: int) -> str:
+        """Say how the initial teacher partners are chosen (recorded in the run's config)."""
+        return f"random same-class MS train partner, seed {seed}"
+
     # --- engine hooks -----------------------------------------------------------------------
 
     def on_fit_start(self, context: TrainingContext) -> None:

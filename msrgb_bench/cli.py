@@ -85,6 +85,13 @@ def _parse_sources(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--seed", type=int, default=None, help="Build seed (default: the recipe's).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
 @click.option(
+    "--dask-scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="Run the per-chip work on this Dask scheduler's workers instead of --workers "
+    "(needs msrgb-bench[dask]; sources, cache and the output's parent on a shared filesystem).",
+)
+@click.option(
     "--size",
     default=None,
     help="Synthetic sources only: tiny, small, medium, eurosat or N per class.",
@@ -99,19 +106,32 @@ def _parse_sources(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def build_dataset_cmd(
     recipe: str, out: str, source_paths: tuple[str, ...], seed: int | None, workers: int,
-    size: str | None, cache_dir: str | None, pack: bool, hide_test_labels: bool, quiet: bool,
+    dask_scheduler: str | None, size: str | None, cache_dir: str | None, pack: bool,
+    hide_test_labels: bool, quiet: bool,
 ) -> None:  # fmt: skip
     """Build an asymmetric MS/RGB dataset (default: the offline demo)."""
+    from contextlib import nullcontext
+
     from msrgb_bench.errors import MSRGBError
     from msrgb_bench.pipelines.build import build_dataset
 
+    if dask_scheduler and workers > 1:
+        raise click.UsageError("give either --dask-scheduler or --workers, not both")
     size_value: str | int | None = int(size) if size and size.isdigit() else size
     try:
-        report = build_dataset(
-            recipe, _path(out), sources=_parse_sources(source_paths), seed=seed, workers=workers,
-            size=size_value, cache_dir=cache_dir, progress=not quiet,
-        )  # fmt: skip
-    except MSRGBError as exc:
+        if dask_scheduler:
+            from msrgb_bench.pipelines.dask_mapper import dask_chip_mapper
+
+            cluster: Any = dask_chip_mapper(dask_scheduler)
+        else:
+            cluster = nullcontext(None)
+        with cluster as mapper:
+            report = build_dataset(
+                recipe, _path(out), sources=_parse_sources(source_paths), seed=seed,
+                workers=workers, size=size_value, cache_dir=cache_dir, progress=not quiet,
+                mapper=mapper,
+            )  # fmt: skip
+    except (MSRGBError, ImportError, ConnectionError) as exc:
         raise click.ClickException(str(exc)) from exc
     counts = ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items()))
     click.echo(f"built {report.total} samples ({counts}) in {report.seconds:.1f} s")
@@ -246,6 +266,10 @@ def _training_options(func: Any) -> Any:
         click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu, auto."),
         click.option("--num-workers", type=int, default=0, show_default=True, help="Workers."),
         click.option(
+            "--train-batches", type=int, default=None,
+            help="Train on at most this many shuffled batches per epoch (default: all).",
+        ),
+        click.option(
             "--augment/--no-augment", default=False, show_default=True,
             help="Random flips and 90-degree rotations of training batches (off in the paper).",
         ),
@@ -264,6 +288,7 @@ def _trainer_config(options: dict[str, Any]) -> Any:
         weight_decay=options["weight_decay"], seed=options["seed"], augment=options["augment"],
         num_workers=options["num_workers"], accelerator=options["accelerator"],
         devices=options["devices"], strategy=options["strategy"], precision=options["precision"],
+        train_batches=options["train_batches"],
     )  # fmt: skip
 
 
@@ -323,10 +348,14 @@ def train_teacher_cmd(data: str, arch: str, bands: str | None, **options: Any) -
     "--set", "settings", multiple=True, metavar="KEY=VALUE",
     help="Change one method setting (JSON value), e.g. --set temperature=4.",
 )  # fmt: skip
+@click.option(
+    "--matcher", type=click.Path(exists=True, file_okay=False), default=None,
+    help="Matcher run (msrgb train-matcher) choosing SemBridge's initial pairs.",
+)  # fmt: skip
 @_training_options
 def distill_cmd(
     data: str, teacher: str, method: str, student: str, preset: str,
-    settings: tuple[str, ...], **options: Any,
+    settings: tuple[str, ...], matcher: str | None, **options: Any,
 ) -> None:  # fmt: skip
     """Train an RGB student with a frozen MS teacher run and a distillation method."""
     from msrgb_bench.engine import distill
@@ -336,7 +365,44 @@ def distill_cmd(
         run = distill(
             _path(data), _path(teacher), method, student, _path(options["out"]), preset=preset,
             overrides=_parse_settings(settings), trainer=_trainer_config(options),
-            progress=not options["quiet"],
+            matcher=_path(matcher) if matcher else None, progress=not options["quiet"],
+        )  # fmt: skip
+    except (MSRGBError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_on_rank_zero(f"wrote {run}")
+
+
+@main.command("train-matcher")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", required=True, type=click.Path(), help="Run folder to create.")
+@click.option("--epochs", type=int, default=100, show_default=True, help="Epochs.")
+@click.option("--batch-size", type=int, default=64, show_default=True, help="Global batch size.")
+@click.option("--lr", type=float, default=1e-3, show_default=True, help="AdamW LR.")
+@click.option("--weight-decay", type=float, default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True, help="Training seed.")
+@click.option("--arch", default="resnet34", show_default=True, help="Backbone of both towers.")
+@click.option(
+    "--pseudo-rgb", type=click.Choice(["rgb", "first3"]), default="rgb", show_default=True,
+    help="rgb: bands B04,B03,B02; first3: the first three stored bands (the released code).",
+)  # fmt: skip
+@click.option("--bands", default=None, help="MS tower bands, comma-separated (default: recipe's).")
+@click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu, auto.")
+@click.option("--devices", default="auto", show_default=True, help="auto, a count or ids (0,1).")
+@click.option("--strategy", default="auto", show_default=True, help="auto, ddp, ddp_spawn...")
+@click.option("--precision", default="32-true", show_default=True, help="32-true, bf16-mixed...")
+@click.option("--num-workers", type=int, default=0, show_default=True, help="Workers.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_matcher_cmd(
+    data: str, out: str, bands: str | None, quiet: bool, **options: Any
+) -> None:  # fmt: skip
+    """Train SemBridge's MS / pseudo-RGB matcher (SSM) on the MS train split."""
+    from msrgb_bench.baselines.sembridge.matcher_training import train_matcher
+    from msrgb_bench.errors import MSRGBError
+
+    band_list = tuple(b.strip() for b in bands.split(",") if b.strip()) if bands else None
+    try:
+        run = train_matcher(
+            _path(data), _path(out), bands=band_list, progress=not quiet, **options
         )  # fmt: skip
     except (MSRGBError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -593,6 +659,83 @@ def add_team(name: str, db: str) -> None:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"team {name} registered; its token (keep it secret, it is not shown again):")
     click.echo(token)
+
+
+# --- benchmark --------------------------------------------------------------------------------
+
+
+def _split_list(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+@main.command("benchmark")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), help="Dataset folder.")
+@click.option(
+    "--pairs", default="R/R", show_default=True,
+    help="Teacher/student pairs, comma-separated: R=resnet34, M=mobilenetv2, S=shufflenetv2.",
+)  # fmt: skip
+@click.option("--methods", default=None, help="Methods, comma-separated (none,kd,dkd+sembridge).")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds.")
+@click.option(
+    "--protocol", default=None,
+    help="Shipped protocol (paper: GPU, mini: 2 CPU cores; see --list-protocols) or a YAML file.",
+)  # fmt: skip
+@click.option("--out", type=click.Path(file_okay=False), help="Results folder (resumable).")
+@click.option("--accelerator", default="auto", show_default=True, help="cpu, gpu, auto.")
+@click.option("--devices", default="auto", show_default=True, help="auto, a count or ids (0,1).")
+@click.option("--strategy", default="auto", show_default=True, help="auto, ddp, ddp_spawn...")
+@click.option("--precision", default="32-true", show_default=True, help="32-true, bf16-mixed...")
+@click.option("--num-workers", type=int, default=0, show_default=True, help="Loader workers.")
+@click.option(
+    "--list-protocols", "show_protocols", is_flag=True, help="List the shipped protocols and exit."
+)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def benchmark_cmd(
+    data: str | None, pairs: str, methods: str | None, seeds: str, protocol: str | None,
+    out: str | None, accelerator: str, devices: str, strategy: str, precision: str,
+    num_workers: int, show_protocols: bool, quiet: bool,
+) -> None:  # fmt: skip
+    """Train, predict and score every pair x method x seed; write tables and plots to --out.
+
+    Finished cells are skipped, so a killed run continues where it stopped.
+    """
+    import shlex
+
+    from msrgb_bench.benchmark.protocol import list_protocols, load_protocol
+    from msrgb_bench.errors import MSRGBError
+
+    if show_protocols:
+        for name in list_protocols():
+            loaded = load_protocol(name)
+            click.echo(f"{name:8s} {loaded.description}\n{'':8s} file: {loaded.source}")
+        return
+    if data is None or out is None or methods is None or protocol is None:
+        raise click.UsageError("--data, --out, --methods and --protocol are required")
+    from msrgb_bench.benchmark.runner import Execution, run_benchmark
+
+    execution = Execution(
+        accelerator=accelerator, devices=devices, strategy=strategy, precision=precision,
+        num_workers=num_workers,
+    )  # fmt: skip
+    command = shlex.join(
+        ["msrgb", "benchmark", "--data", data, "--pairs", pairs, "--methods", methods,
+         "--seeds", seeds, "--protocol", protocol, "--out", out, "--accelerator", accelerator,
+         "--devices", devices, "--strategy", strategy, "--precision", precision]
+    )  # fmt: skip
+    try:
+        report = run_benchmark(
+            _path(data), _path(out), pairs=_split_list(pairs), methods=_split_list(methods),
+            seeds=_split_list(seeds), protocol=protocol, execution=execution,
+            progress=not quiet, command=command,
+        )  # fmt: skip
+    except (MSRGBError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _echo_on_rank_zero(report.summary_markdown)
+    _echo_on_rank_zero(
+        f"{report.cells} cells: {report.skipped} already done, {report.trained} trained, "
+        f"{report.rescored} re-scored; {report.teachers_trained} teacher(s) and "
+        f"{report.matchers_trained} matcher(s) trained; results in {report.results}"
+    )
 
 
 def _path(value: str) -> Path:

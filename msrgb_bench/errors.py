@@ -75,6 +75,14 @@ class RunFolderError(FileProblemError):
     """A training run folder or checkpoint is missing, malformed, unfinished or does not fit."""
 
 
+class ProtocolError(FileProblemError):
+    """A benchmark protocol file is malformed: unknown key, missing key or bad value."""
+
+
+class ResultsFolderError(FileProblemError):
+    """A benchmark results folder is malformed or was made with another protocol or dataset."""
+
+
 class UnknownNameError(MSRGBError, KeyError):
     """A name looked up in a registry does not exist.
 

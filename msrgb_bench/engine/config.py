@@ -15,6 +15,8 @@ from typing import Any
 
 TEACHER_KIND = "teacher"
 STUDENT_KIND = "student"
+MATCHER_KIND = "matcher"
+RUN_KINDS = (TEACHER_KIND, STUDENT_KIND, MATCHER_KIND)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +38,13 @@ class TrainerConfig:
         devices: Lightning devices (``auto``, a count such as ``2``, or ids ``0,1``).
         strategy: Lightning strategy (``auto``, ``ddp``, ``ddp_spawn``...).
         precision: Lightning precision (``32-true``, ``bf16-mixed``, ``16-mixed``...).
+        train_batches: Train on at most this many (shuffled) batches per epoch; ``None`` for
+            all (Lightning's ``limit_train_batches``, used by small CPU protocols).
+        precise_bn_batches: Before each validation, recompute the trained network's BatchNorm
+            statistics as exact averages over this many training batches (PreciseBN, Wu &
+            Johnson, "Rethinking Batch in BatchNorm", 2021); 0 keeps the running averages, as
+            the paper's protocol does. Short runs need it: after a few dozen Adam steps the
+            running variances still lag far behind the weights and eval-mode outputs collapse.
     """
 
     epochs: int = 200
@@ -49,6 +58,8 @@ class TrainerConfig:
     devices: str = "auto"
     strategy: str = "auto"
     precision: str = "32-true"
+    train_batches: int | None = None
+    precise_bn_batches: int = 0
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -57,6 +68,10 @@ class TrainerConfig:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.lr <= 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.train_batches is not None and self.train_batches < 1:
+            raise ValueError(f"train_batches must be at least 1, got {self.train_batches}")
+        if self.precise_bn_batches < 0:
+            raise ValueError(f"precise_bn_batches must be >= 0, got {self.precise_bn_batches}")
         if self.seed < 0:
             raise ValueError(f"seed must be non-negative, got {self.seed}")
 
@@ -130,7 +145,37 @@ class StudentRunConfig:
     kind: str = STUDENT_KIND
 
 
-RunConfig = TeacherRunConfig | StudentRunConfig
+@dataclass(frozen=True, kw_only=True)
+class MatcherRunConfig:
+    """Config of a matcher run: SemBridge's two-tower MS / pseudo-RGB matcher (SSM).
+
+    Trained with AdamW (``trainer.lr``, ``trainer.weight_decay``) and the soft-target CLIP loss;
+    the best checkpoint has the lowest validation loss.
+
+    Attributes:
+        arch: Backbone name of both towers.
+        bands: MS bands the MS tower sees, in input order.
+        pseudo_rgb: How pseudo-RGB is made (``"rgb"`` or ``"first3"``).
+        pseudo_rgb_bands: The MS bands that become red, green and blue.
+        proj_dim: Width of the projected embeddings.
+        temperature: The loss temperature.
+        dataset: The dataset.
+        trainer: Optimisation and execution settings.
+        kind: Always ``"matcher"``.
+    """
+
+    arch: str
+    bands: tuple[str, ...]
+    pseudo_rgb: str
+    pseudo_rgb_bands: tuple[str, ...]
+    proj_dim: int
+    temperature: float
+    dataset: DatasetRef
+    trainer: TrainerConfig
+    kind: str = MATCHER_KIND
+
+
+RunConfig = TeacherRunConfig | StudentRunConfig | MatcherRunConfig
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

@@ -87,6 +87,10 @@ class TrainingModule(L.LightningModule):
         """Return the network validated and saved under ``model.``."""
         raise NotImplementedError
 
+    def batch_norm_forward(self, batch: dict[str, Any]) -> None:
+        """Run the trained network on a batch, to gather BatchNorm statistics (PreciseBN)."""
+        self.predictor()(batch["image"])
+
     def checkpoint_state(self) -> dict[str, Tensor]:
         """Return the tensors a checkpoint stores (``model.*`` and ``extra.*``)."""
         return {f"{MODEL_PREFIX}{k}": v for k, v in self.predictor().state_dict().items()}

@@ -32,6 +32,7 @@ from msrgb_bench.engine.checkpoint import (
     strip_prefix,
 )
 from msrgb_bench.engine.config import (
+    RUN_KINDS,
     STUDENT_KIND,
     TEACHER_KIND,
     RunConfig,
@@ -146,7 +147,7 @@ class Run:
 
     @property
     def kind(self) -> str:
-        """``"teacher"`` or ``"student"``."""
+        """``"teacher"``, ``"student"`` or ``"matcher"``."""
         return str(self.config["kind"])
 
     @property
@@ -202,7 +203,8 @@ def load_run(path: str | Path, kind: str | None = None) -> Run:
 
     Args:
         path: The run folder.
-        kind: Require this kind (``"teacher"`` or ``"student"``).
+        kind: Require this kind (``"teacher"``, ``"student"`` or ``"matcher"``); ``None``
+            accepts a teacher or a student run.
 
     Raises:
         RunFolderError: If the folder is not a finished run, its config was edited (hash
@@ -214,11 +216,14 @@ def load_run(path: str | Path, kind: str | None = None) -> Run:
     body = _read_json(path / CONFIG_NAME)
     info = _read_json(path / RUN_NAME)
     config = body.get("config")
-    if not isinstance(config, dict) or config.get("kind") not in (TEACHER_KIND, STUDENT_KIND):
-        raise RunFolderError(path / CONFIG_NAME, "has no teacher or student 'config' object")
+    if not isinstance(config, dict) or config.get("kind") not in RUN_KINDS:
+        raise RunFolderError(path / CONFIG_NAME, f"has no {' or '.join(RUN_KINDS)} 'config' object")
     digest = config_hash(config)
     if body.get("config_hash") != digest:
         raise RunFolderError(path / CONFIG_NAME, "config_hash does not match the config (edited?)")
-    if kind is not None and config["kind"] != kind:
-        raise RunFolderError(path, f"is a {config['kind']} run; a {kind} run is needed here")
+    wanted = (kind,) if kind is not None else (TEACHER_KIND, STUDENT_KIND)
+    if config["kind"] not in wanted:
+        raise RunFolderError(
+            path, f"is a {config['kind']} run; a {' or '.join(wanted)} run is needed here"
+        )
     return Run(path=path, config=config, config_hash=digest, info=info)

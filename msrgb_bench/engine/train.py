@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,8 @@ class _FreshStaging(Callback):
             self.folder.mkdir(parents=True)
 
 
-def _dataset_ref(info: DatasetInfo) -> DatasetRef:
+def dataset_ref(info: DatasetInfo) -> DatasetRef:
+    """Return the content-based reference to a dataset that run configs record."""
     return DatasetRef(
         name=info.recipe,
         content_hash=info.content_hash,
@@ -75,7 +76,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _fit(
+def fit_run(
     config: RunConfig,
     module: TrainingModule,
     data: Path,
@@ -84,15 +85,22 @@ def _fit(
     out: Path,
     progress: bool,
     extra_info: Mapping[str, Any],
+    *,
+    datamodule_cls: Callable[..., MSRGBDataModule] = MSRGBDataModule,
+    monitor: str = MONITOR,
+    mode: str = "max",
 ) -> Path:
-    """Train ``module`` into the run folder ``out`` (see :mod:`msrgb_bench.engine.runs`)."""
+    """Train ``module`` into the run folder ``out`` (see :mod:`msrgb_bench.engine.runs`).
+
+    ``datamodule_cls`` is called like :class:`MSRGBDataModule`; the best checkpoint has the
+    highest (``mode="max"``) or lowest (``"min"``) epoch value of ``monitor``.
+    """
     train = config.trainer
     staging = staging_dir(out)
     digest = config_hash(config)
-    trainer = build_trainer(
-        train, staging, [_FreshStaging(staging), RunRecorder(staging, digest)], progress
-    )
-    datamodule = MSRGBDataModule(
+    recorder = RunRecorder(staging, digest, monitor, mode)
+    trainer = build_trainer(train, staging, [_FreshStaging(staging), recorder], progress)
+    datamodule = datamodule_cls(
         data,
         modality=modality,
         bands=bands,
@@ -114,7 +122,7 @@ def _fit(
     summary = {}
     for which in ("best", "last"):
         meta = read_metadata(checkpoint_path(staging, which))
-        summary[which] = {"epoch": int(meta["epoch"]), MONITOR: float(meta[MONITOR])}
+        summary[which] = {"epoch": int(meta["epoch"]), monitor: float(meta[monitor])}
     predictor = module.predictor()
     info = {
         "kind": config.kind,
@@ -131,7 +139,7 @@ def _fit(
         "param_count": sum(p.numel() for p in predictor.parameters()),
         "extra_param_count": sum(p.numel() for p in module.trainable())
         - sum(p.numel() for p in predictor.parameters()),
-        "checkpoint_rule": f"best {MONITOR} on the val split; last after the final epoch",
+        "checkpoint_rule": f"best {monitor} on the val split; last after the final epoch",
         **summary,
         **extra_info,
     }
@@ -172,13 +180,13 @@ def train_teacher(
     check_new_run(out)
     info = read_info(data)
     bands = tuple(bands) if bands else default_teacher_bands(info)
-    config = TeacherRunConfig(arch=arch, bands=bands, dataset=_dataset_ref(info), trainer=train)
+    config = TeacherRunConfig(arch=arch, bands=bands, dataset=dataset_ref(info), trainer=train)
     L.seed_everything(train.seed, workers=True, verbose=False)
     model = create_model(arch, in_chans=len(bands), num_classes=len(info.classes))
     module = ClassifierModule(
         model, multilabel=info.multilabel, lr=train.lr, weight_decay=train.weight_decay
     )
-    return _fit(config, module, data, "ms", bands, out, progress, {"teacher_run": None})
+    return fit_run(config, module, data, "ms", bands, out, progress, {"teacher_run": None})
 
 
 def distill(
@@ -191,13 +199,15 @@ def distill(
     preset: str = "paper",
     overrides: Mapping[str, Any] | None = None,
     trainer: TrainerConfig | None = None,
+    matcher: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
     """Train an RGB student with a registered method and a frozen teacher run.
 
     Each RGB train image is paired with a random MS train chip of its class (seeded by the
-    trainer seed); methods may re-pair between epochs. The best checkpoint is chosen on the RGB
-    val split.
+    trainer seed), or, for methods that use one (SemBridge), with the choice of a trained
+    matcher; methods may re-pair between epochs. The best checkpoint is chosen on the RGB val
+    split.
 
     Args:
         data: The dataset folder (the one the teacher was trained on).
@@ -208,14 +218,16 @@ def distill(
         preset: ``"paper"`` or ``"original"``.
         overrides: Method settings to change (see :func:`msrgb_bench.baselines.create_method`).
         trainer: Optimisation and execution settings.
+        matcher: A matcher run folder (``msrgb train-matcher``) for methods that pair with one.
         progress: Show a progress bar.
 
     Returns:
         The run folder.
 
     Raises:
-        RunFolderError: If ``out`` exists, or the teacher run is unusable or was trained on
-            another dataset.
+        RunFolderError: If ``out`` exists, or the teacher or matcher run is unusable or was
+            trained on another dataset.
+        ValueError: If ``matcher`` is given to a method that does not use one.
     """
     data, out, teacher = Path(data), Path(out), Path(teacher)
     train = trainer or TrainerConfig()
@@ -232,6 +244,18 @@ def distill(
         student_arch, in_chans=len(info.rgb_bands), num_classes=len(info.classes)
     )
     distiller = create_method(method, student, teacher_model, preset=preset, overrides=overrides)
+    extra: dict[str, Any] = {"teacher_run": str(teacher.resolve())}
+    if matcher is not None:
+        from msrgb_bench.baselines.sembridge.matcher_training import load_matcher
+
+        matcher = Path(matcher)
+        matcher_model, matcher_info = load_matcher(matcher)
+        if matcher_info.content_hash != info.content_hash:
+            raise RunFolderError(
+                matcher, f"was trained on another dataset than {data} (content hashes differ)"
+            )
+        distiller.use_matcher(matcher_model, f"run {matcher_info.config_hash}")
+        extra["matcher_run"] = str(matcher.resolve())
     teacher_bands = tuple(teacher_run.config["bands"])
     config = StudentRunConfig(
         arch=student_arch,
@@ -242,11 +266,10 @@ def distill(
         method=method,
         preset=preset,
         method_config=distiller.resolved_config(),
-        pairing=f"random same-class MS train partner, seed {train.seed}",
-        dataset=_dataset_ref(info),
+        pairing=distiller.pairing_description(train.seed),
+        dataset=dataset_ref(info),
         trainer=train,
     )
     module = DistillationModule(distiller, lr=train.lr, weight_decay=train.weight_decay)
     modality = "paired" if distiller.needs_teacher else "rgb"
-    extra = {"teacher_run": str(teacher.resolve())}
-    return _fit(config, module, data, modality, teacher_bands, out, progress, extra)
+    return fit_run(config, module, data, modality, teacher_bands, out, progress, extra)

@@ -8,6 +8,7 @@ from pathlib import Path
 import lightning as L  # noqa: N812  (Lightning's convention)
 from lightning.pytorch.callbacks import Callback
 
+from msrgb_bench.engine.callbacks import PreciseBatchNorm
 from msrgb_bench.engine.config import TrainerConfig
 
 
@@ -36,22 +37,24 @@ def build_trainer(
     Args:
         config: Epochs and the accelerator, devices, strategy and precision to run on.
         root: Lightning's ``default_root_dir`` (the run's staging folder).
-        callbacks: Extra callbacks.
+        callbacks: Extra callbacks (:class:`PreciseBatchNorm` is added when the config asks).
         progress: Show Lightning's progress bar.
     """
+    extra = [PreciseBatchNorm(config.precise_bn_batches)] if config.precise_bn_batches else []
     return L.Trainer(
         accelerator=config.accelerator,
         devices=parse_devices(config.devices),
         strategy=config.strategy,
         precision=config.precision,  # type: ignore[arg-type]
         max_epochs=config.epochs,
+        limit_train_batches=config.train_batches,
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=progress,
         num_sanity_val_steps=0,
         default_root_dir=root,
-        callbacks=list(callbacks),
+        callbacks=[*callbacks, *extra],
     )
 
 

@@ -34,7 +34,7 @@ PAIRS = {  # teacher / student
     "R/S": ("resnet34", "shufflenetv2"),
     "M/S": ("mobilenetv2", "shufflenetv2"),
 }
-METHOD_NAMES = ["ctkd", "distilvpr", "dkd", "kd", "logits", "lskd", "none", "rkd"]
+METHOD_NAMES = ["ctkd", "distilvpr", "dkd", "kd", "logits", "lskd", "none", "rkd", "sembridge"]
 Factory = Callable[[str, int], Backbone]
 
 
@@ -49,7 +49,7 @@ def build(factory: Factory, method: str, pair: str, preset: str = "paper", **ove
     )
 
 
-def test_the_eight_methods_are_registered_with_both_presets() -> None:
+def test_the_methods_are_registered_with_both_presets() -> None:
     assert list_methods() == METHOD_NAMES
     for name in METHOD_NAMES:
         presets = get_method(name).config_cls.presets()

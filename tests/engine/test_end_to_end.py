@@ -100,5 +100,5 @@ def test_list_commands() -> None:
     models = invoke("list-models")
     assert "shufflenetv2   tokens 1024-d" in models and "resnet34       tokens 512-d" in models
     methods = invoke("list-methods").splitlines()
-    assert [line.split()[0] for line in methods] == sorted(METHODS)
+    assert [line.split()[0] for line in methods] == sorted([*METHODS, "sembridge"])
     assert any(line.startswith("ctkd") and "Li et al." in line for line in methods)

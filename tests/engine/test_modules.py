@@ -160,3 +160,35 @@ def test_checkpoint_state_holds_student_and_extras_not_teacher() -> None:
     assert params == {id(p) for p in student.parameters()} | {
         id(module.distiller.term.temperature_logit)  # type: ignore[union-attr]
     }
+
+
+def _first_batch_norm_input_mean(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    norm = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    seen: list[torch.Tensor] = []
+    handle = norm.register_forward_hook(lambda mod, args, out: seen.append(args[0]))
+    model.eval()
+    with torch.no_grad():
+        model(images)
+    handle.remove()
+    return seen[0].mean(dim=(0, 2, 3))
+
+
+def test_precise_batch_norm_recomputes_the_trained_network_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    teacher = create_model("mobilenetv2", in_chans=MS_CHANS, num_classes=NUM_CLASSES)
+    student = create_model("mobilenetv2", in_chans=3, num_classes=NUM_CLASSES)
+    teacher_state = {k: v.clone() for k, v in teacher.state_dict().items()}
+    module = DistillationModule(create_method("kd", student, teacher), lr=1e-3)
+    datamodule = TinyDataModule(n_train=16, batch_size=4)  # 4 equal batches, all averaged
+    config = TrainerConfig(epochs=2, accelerator="cpu", devices="1", precise_bn_batches=4)
+    build_trainer(config, tmp_path, progress=False).fit(module, datamodule=datamodule)
+
+    # momentum=None over equal batches: the running mean is the exact mean over the train set
+    # of the final weights' activations, unlike Lightning's default exponential average.
+    images = TinyPaired(16, seed=0).images
+    norm = next(m for m in student.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    expected = _first_batch_norm_input_mean(student, images)
+    assert torch.allclose(norm.running_mean, expected, atol=1e-5)
+    assert norm.momentum == 0.1, "the momentum is restored"
+    for key, value in teacher.state_dict().items():  # the frozen teacher is untouched
+        assert torch.equal(value, teacher_state[key]), key
