@@ -35,14 +35,8 @@ from pathlib import Path
 import psutil
 import torch
 
-PAIRS = {
-    "R/R": ("resnet34", "resnet34"),
-    "M/M": ("mobilenetv2", "mobilenetv2"),
-    "S/S": ("shufflenetv2", "shufflenetv2"),
-    "R/M": ("resnet34", "mobilenetv2"),
-    "R/S": ("resnet34", "shufflenetv2"),
-    "M/S": ("mobilenetv2", "shufflenetv2"),
-}
+from msrgb_bench.models.pairs import PAPER_PAIRS, parse_pair
+
 PAPER_EPOCHS, PAPER_REMATCHES = 200, 4
 
 
@@ -54,7 +48,8 @@ def epoch_times(args: argparse.Namespace, root: Path) -> None:
 
     data = root / "data"
     build_dataset("demo", data, size=args.size, progress=False)
-    teacher_arch, student_arch = PAIRS[args.pair]
+    pair = parse_pair(args.pair)
+    teacher_arch, student_arch = pair.teacher, pair.student
     accel = "gpu" if args.device == "cuda" else "cpu"
     quick = TrainerConfig(epochs=1, batch_size=args.batch, accelerator=accel, seed=0)
     teacher = train_teacher(data, teacher_arch, root / "teacher", trainer=quick, progress=False)
@@ -154,7 +149,8 @@ def _memory_child(method: str, args: argparse.Namespace) -> None:
     from msrgb_bench.models import create_model
 
     device = torch.device(args.device)
-    teacher_arch, student_arch = PAIRS[args.pair]
+    pair = parse_pair(args.pair)
+    teacher_arch, student_arch = pair.teacher, pair.student
     teacher = create_model(teacher_arch, in_chans=13, num_classes=10)
     student = create_model(student_arch, in_chans=3, num_classes=10)
     distiller = create_method(method, student, teacher, overrides={"ssm": False}
@@ -198,7 +194,7 @@ def _sync(device: torch.device) -> None:
 def main() -> None:
     """Run the three measurements."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pair", choices=sorted(PAIRS), default="M/M")
+    parser.add_argument("--pair", choices=PAPER_PAIRS, default="M/M")
     parser.add_argument("--size", default="small", help="demo dataset size (tiny, small, ...)")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)

@@ -36,15 +36,8 @@ from msrgb_bench.engine.config import TrainerConfig
 from msrgb_bench.engine.modules import DistillationModule
 from msrgb_bench.engine.trainer import build_trainer
 from msrgb_bench.models import create_model
+from msrgb_bench.models.pairs import PAPER_PAIRS, parse_pair
 
-PAIRS = {
-    "R/R": ("resnet34", "resnet34"),
-    "M/M": ("mobilenetv2", "mobilenetv2"),
-    "S/S": ("shufflenetv2", "shufflenetv2"),
-    "R/M": ("resnet34", "mobilenetv2"),
-    "R/S": ("resnet34", "shufflenetv2"),
-    "M/S": ("mobilenetv2", "shufflenetv2"),
-}
 NUM_CLASSES = 10
 MS_CHANS = 13
 
@@ -63,7 +56,7 @@ def autocast(device: torch.device, precision: str) -> Any:
 
 
 def make_distiller(method: str, pair: str) -> Distiller:
-    teacher_arch, student_arch = PAIRS[pair]
+    teacher_arch, student_arch = parse_pair(pair).teacher, parse_pair(pair).student
     torch.manual_seed(0)
     teacher = create_model(teacher_arch, in_chans=MS_CHANS, num_classes=NUM_CLASSES)
     student = create_model(student_arch, in_chans=3, num_classes=NUM_CLASSES)
@@ -301,8 +294,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="Timed steps per method.")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--precision", default="32-true")
-    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
-    parser.add_argument("--engine-pair", default="M/M", choices=list(PAIRS))
+    parser.add_argument("--pairs", nargs="+", default=list(PAPER_PAIRS), choices=PAPER_PAIRS)
+    parser.add_argument("--engine-pair", default="M/M", choices=PAPER_PAIRS)
     parser.add_argument("--engine-batches", type=int, default=20, help="Batches per epoch.")
     parser.add_argument("--epochs", type=int, default=3, help="Engine epochs (first is warm-up).")
     parser.add_argument("--workers", type=int, default=0, help="DataLoader workers (engine).")

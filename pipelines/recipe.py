@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from msrgb_bench.errors import RecipeError, UnknownNameError
+from msrgb_bench.errors import RecipeError
+from msrgb_bench.shipped_yaml import list_shipped, read_shipped_or_file
 
 RECIPE_DIR = "recipes"
 _TOP_KEYS = {
@@ -176,8 +174,7 @@ def parse_recipe(data: Any, where: Path) -> Recipe:
 
 def list_recipes() -> list[str]:
     """Return the names of the recipes shipped in the package, sorted."""
-    folder = resources.files("msrgb_bench.pipelines") / RECIPE_DIR
-    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+    return list_shipped("msrgb_bench.pipelines", RECIPE_DIR)
 
 
 def load_recipe(name_or_path: str | Path) -> Recipe:
@@ -187,21 +184,8 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
         UnknownNameError: If no shipped recipe has that name and it is not a file.
         RecipeError: If the file is not a valid recipe.
     """
-    candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
-        path = candidate
-        if not path.is_file():
-            raise RecipeError(path, "recipe file does not exist")
-        text = path.read_text(encoding="utf-8")
-    else:
-        name = str(name_or_path)
-        if name not in list_recipes():
-            raise UnknownNameError("recipe", name, list_recipes())
-        resource = resources.files("msrgb_bench.pipelines") / RECIPE_DIR / f"{name}.yaml"
-        path = Path(str(resource))
-        text = resource.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RecipeError(path, f"not valid YAML ({exc})") from exc
+    path, data = read_shipped_or_file(
+        name_or_path, package="msrgb_bench.pipelines", folder=RECIPE_DIR, kind="recipe",
+        error=RecipeError,
+    )  # fmt: skip
     return parse_recipe(data, path)

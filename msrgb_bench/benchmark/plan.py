@@ -19,51 +19,16 @@ from pathlib import Path
 
 from msrgb_bench.baselines.registry import PLUGIN_SEPARATOR, get_method
 from msrgb_bench.benchmark.protocol import Protocol
-from msrgb_bench.errors import ProtocolError, UnknownNameError
+from msrgb_bench.errors import ProtocolError
+from msrgb_bench.models.pairs import ARCH_CODES, Pair, parse_pair
 
-ARCH_CODES = {"R": "resnet34", "M": "mobilenetv2", "S": "shufflenetv2"}
+__all__ = ["ARCH_CODES", "Pair", "parse_pair"]  # re-exported: pairs are part of a plan
+
 SEMBRIDGE = "sembridge"
 TEACHERS_DIR = "teachers"
 MATCHERS_DIR = "matchers"
 STUDENTS_DIR = "students"
 PREDICTIONS_DIR = "predictions"
-
-
-@dataclass(frozen=True)
-class Pair:
-    """A teacher/student pair of backbones.
-
-    Attributes:
-        code: ``"T/S"`` (e.g. ``"R/M"``).
-        teacher: Teacher backbone name.
-        student: Student backbone name.
-    """
-
-    code: str
-    teacher: str
-    student: str
-
-    @property
-    def folder(self) -> str:
-        """The pair's folder name (``R/M`` -> ``R-M``)."""
-        return self.code.replace("/", "-")
-
-
-def parse_pair(text: str) -> Pair:
-    """Parse ``"T/S"`` (letters of :data:`ARCH_CODES`).
-
-    Raises:
-        ValueError: If ``text`` is not two codes joined by ``/``.
-        UnknownNameError: For an unknown backbone letter.
-    """
-    parts = text.strip().upper().split("/")
-    if len(parts) != 2 or not all(parts):
-        raise ValueError(f"a pair is TEACHER/STUDENT, e.g. R/M; got {text!r}")
-    for code in parts:
-        if code not in ARCH_CODES:
-            known = [f"{k} ({v})" for k, v in ARCH_CODES.items()]
-            raise UnknownNameError("backbone code", code, known)
-    return Pair(code="/".join(parts), teacher=ARCH_CODES[parts[0]], student=ARCH_CODES[parts[1]])
 
 
 def _unique(values: Iterable[str]) -> list[str]:

@@ -30,15 +30,13 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from msrgb_bench.baselines.registry import PLUGIN_SEPARATOR
 from msrgb_bench.engine.config import TrainerConfig
-from msrgb_bench.errors import ProtocolError, UnknownNameError
+from msrgb_bench.errors import ProtocolError
+from msrgb_bench.shipped_yaml import list_shipped, read_shipped_or_file
 
 PROTOCOL_DIR = "protocols"
 # TrainerConfig fields a protocol may set (execution settings come from the command line, and
@@ -279,10 +277,7 @@ def parse_protocol(data: Any, where: Path) -> Protocol:
 
 def list_protocols() -> list[str]:
     """Return the names of the protocols shipped in the package, sorted."""
-    folder = resources.files("msrgb_bench.benchmark") / PROTOCOL_DIR
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
-    )
+    return list_shipped("msrgb_bench.benchmark", PROTOCOL_DIR)
 
 
 def load_protocol(name_or_path: str | Path) -> Protocol:
@@ -292,21 +287,8 @@ def load_protocol(name_or_path: str | Path) -> Protocol:
         UnknownNameError: If no shipped protocol has that name and it is not a file.
         ProtocolError: If the file is not a valid protocol.
     """
-    candidate = Path(name_or_path)
-    if candidate.suffix in {".yaml", ".yml"} or candidate.is_file():
-        path = candidate
-        if not path.is_file():
-            raise ProtocolError(path, "protocol file does not exist")
-        text = path.read_text(encoding="utf-8")
-    else:
-        name = str(name_or_path)
-        if name not in list_protocols():
-            raise UnknownNameError("protocol", name, list_protocols())
-        resource = resources.files("msrgb_bench.benchmark") / PROTOCOL_DIR / f"{name}.yaml"
-        path = Path(str(resource))
-        text = resource.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProtocolError(path, f"not valid YAML ({exc})") from exc
+    path, data = read_shipped_or_file(
+        name_or_path, package="msrgb_bench.benchmark", folder=PROTOCOL_DIR, kind="protocol",
+        error=ProtocolError,
+    )  # fmt: skip
     return parse_protocol(data, path)

@@ -24,22 +24,15 @@ from msrgb_bench.baselines.ctkd import CTKDTerm
 from msrgb_bench.baselines.registry import METHODS, MethodSpec
 from msrgb_bench.errors import UnknownNameError
 from msrgb_bench.models import Backbone, Features
+from msrgb_bench.models.pairs import PAPER_PAIRS, parse_pair
 
 MS_CHANS = 13  # the teacher input of the ``paired_batch`` fixture
-PAIRS = {  # teacher / student
-    "R/R": ("resnet34", "resnet34"),
-    "M/M": ("mobilenetv2", "mobilenetv2"),
-    "S/S": ("shufflenetv2", "shufflenetv2"),
-    "R/M": ("resnet34", "mobilenetv2"),
-    "R/S": ("resnet34", "shufflenetv2"),
-    "M/S": ("mobilenetv2", "shufflenetv2"),
-}
 METHOD_NAMES = ["ctkd", "distilvpr", "dkd", "kd", "logits", "lskd", "none", "rkd", "sembridge"]
 Factory = Callable[[str, int], Backbone]
 
 
 def build(factory: Factory, method: str, pair: str, preset: str = "paper", **overrides: object):
-    teacher_arch, student_arch = PAIRS[pair]
+    teacher_arch, student_arch = parse_pair(pair).teacher, parse_pair(pair).student
     return create_method(
         method,
         factory(student_arch, 3),
@@ -59,7 +52,7 @@ def test_the_methods_are_registered_with_both_presets() -> None:
 
 
 @pytest.mark.parametrize("method", METHOD_NAMES)
-@pytest.mark.parametrize("pair", list(PAIRS))
+@pytest.mark.parametrize("pair", PAPER_PAIRS)
 def test_method_on_pair_trains_student_and_extras_only(
     model_factory: Factory, paired_batch: dict[str, torch.Tensor], method: str, pair: str
 ) -> None:

@@ -19,23 +19,15 @@ from msrgb_bench.cli import main
 from msrgb_bench.data.datamodule import normalizer
 from msrgb_bench.data.paired import PairedMSRGBDataset
 from msrgb_bench.models import Backbone, create_model
+from msrgb_bench.models.pairs import parse_pair
 
 MS_CHANS = 13
-PAIRS = {
-    "R/R": ("resnet34", "resnet34"),
-    "M/M": ("mobilenetv2", "mobilenetv2"),
-    "S/S": ("shufflenetv2", "shufflenetv2"),
-    "R/M": ("resnet34", "mobilenetv2"),
-    "R/S": ("resnet34", "shufflenetv2"),
-    "M/S": ("mobilenetv2", "shufflenetv2"),
-    "S/M": ("shufflenetv2", "mobilenetv2"),  # 1024-wide teacher tokens, 512-wide student's
-}
 TERMS = ["ctkd", "distilvpr", "dkd", "kd", "logits", "lskd", "rkd"]
 Factory = Callable[[str, int], Backbone]
 
 
 def build(factory: Factory, name: str, pair: str = "M/S", **overrides: object) -> SemBridge:
-    teacher_arch, student_arch = PAIRS[pair]
+    teacher_arch, student_arch = parse_pair(pair).teacher, parse_pair(pair).student
     distiller = create_method(
         name, factory(student_arch, 3), factory(teacher_arch, MS_CHANS), overrides=overrides
     )
