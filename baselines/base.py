@@ -289,6 +289,11 @@ class Distiller(nn.Module):
 
     # --- pairing ------------------------------------------------------------------------------
 
+    @property
+    def needs_matcher(self) -> bool:
+        """Whether :meth:`use_matcher` must be called before training (False here)."""
+        return False
+
     def use_matcher(self, matcher: nn.Module, description: str = "") -> None:
         """Give a trained matcher that chooses the initial pairs (methods that use one).
 

@@ -270,6 +270,11 @@ def _training_options(func: Any) -> Any:
             help="Train on at most this many shuffled batches per epoch (default: all).",
         ),
         click.option(
+            "--precise-bn-batches", type=int, default=0, show_default=True,
+            help="Recompute BatchNorm statistics over this many train batches before each "
+            "validation (PreciseBN; 0: off, as in the paper).",
+        ),
+        click.option(
             "--augment/--no-augment", default=False, show_default=True,
             help="Random flips and 90-degree rotations of training batches (off in the paper).",
         ),
@@ -289,6 +294,7 @@ def _trainer_config(options: dict[str, Any]) -> Any:
         num_workers=options["num_workers"], accelerator=options["accelerator"],
         devices=options["devices"], strategy=options["strategy"], precision=options["precision"],
         train_batches=options["train_batches"],
+        precise_bn_batches=options["precise_bn_batches"],
     )  # fmt: skip
 
 
@@ -391,6 +397,8 @@ def distill_cmd(
 @click.option("--strategy", default="auto", show_default=True, help="auto, ddp, ddp_spawn...")
 @click.option("--precision", default="32-true", show_default=True, help="32-true, bf16-mixed...")
 @click.option("--num-workers", type=int, default=0, show_default=True, help="Workers.")
+@click.option("--train-batches", type=int, default=None, help="At most this many batches/epoch.")
+@click.option("--precise-bn-batches", type=int, default=0, show_default=True, help="PreciseBN.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def train_matcher_cmd(
     data: str, out: str, bands: str | None, quiet: bool, **options: Any

@@ -179,6 +179,11 @@ def _process(
     return process_item(source, item, index, staging, ms_size, rgb_size)
 
 
+def chunk_size(n_tasks: int, workers: int) -> int:
+    """Return how many chips one worker task handles (about 8 tasks per worker, at most 256)."""
+    return max(1, min(256, n_tasks // (workers * 8) or 1))
+
+
 def _pool_mapper(workers: int) -> ChipMapper:
     def mapper(
         fn: Callable[[tuple[Source, SourceItem, int]], ChipRecord],
@@ -187,9 +192,8 @@ def _pool_mapper(workers: int) -> ChipMapper:
         if workers <= 1:
             yield from map(fn, tasks)
             return
-        chunk = max(1, min(256, len(tasks) // (workers * 8) or 1))
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            yield from pool.map(fn, tasks, chunksize=chunk)
+            yield from pool.map(fn, tasks, chunksize=chunk_size(len(tasks), workers))
 
     return mapper
 

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from msrgb_bench.errors import FileProblemError
-from msrgb_bench.pipelines.build import ChipMapper
+from msrgb_bench.pipelines.build import ChipMapper, chunk_size
 from msrgb_bench.pipelines.chips import ChipRecord
 from msrgb_bench.pipelines.sources import Source, SourceItem
 
@@ -66,11 +66,6 @@ def run_batch(fn: Callable[[T], R], batch: Sequence[T]) -> list[R]:
         raise
 
 
-def _batch_size(n_tasks: int, threads: int) -> int:
-    # The local pool's chunking: about eight batches per worker thread, at most 256 tasks each.
-    return max(1, min(256, n_tasks // (threads * 8) or 1))
-
-
 @contextmanager
 def dask_chip_mapper(
     address: str, batch_size: int | None = None, timeout: float = 30.0
@@ -107,7 +102,7 @@ def dask_chip_mapper(
 
     def mapper(fn: Callable[[Task], ChipRecord], tasks: list[Task]) -> Iterator[ChipRecord]:
         threads = max(1, sum(client.nthreads().values()))
-        size = batch_size or _batch_size(len(tasks), threads)
+        size = batch_size or chunk_size(len(tasks), threads)
         batches = (tasks[i : i + size] for i in range(0, len(tasks), size))
         in_flight: deque[Any] = deque()
         try:

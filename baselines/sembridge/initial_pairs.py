@@ -14,29 +14,16 @@ data), teachers that carry it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
 import numpy as np
 import torch
 import torch.nn.functional as F  # noqa: N812  (the PyTorch convention)
-from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch import Tensor
 
 from msrgb_bench.baselines.sembridge.matcher import Matcher
 from msrgb_bench.data.datamodule import normalizer
-from msrgb_bench.data.dataset import MSRGBDataset, collate_samples
+from msrgb_bench.data.dataset import MSRGBDataset
 from msrgb_bench.data.paired import PairedMSRGBDataset
-
-
-@contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
+from msrgb_bench.engine.inference import batched_outputs, eval_mode
 
 
 def _plain(dataset: MSRGBDataset, bands: tuple[str, ...]) -> MSRGBDataset:
@@ -44,22 +31,6 @@ def _plain(dataset: MSRGBDataset, bands: tuple[str, ...]) -> MSRGBDataset:
     if dataset.transforms is None and dataset.bands == bands:
         return dataset
     return MSRGBDataset(dataset.root, dataset.split, dataset.modality, bands=bands)
-
-
-def _embed(
-    encode: Callable[[Tensor], Tensor],
-    dataset: MSRGBDataset,
-    normalize: nn.Module,
-    batch_size: int,
-    device: torch.device,
-) -> Tensor:
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=collate_samples)
-    chunks = []
-    with torch.inference_mode():
-        for batch in loader:
-            image = normalize(batch["image"].to(device, non_blocking=True))
-            chunks.append(encode(image).float())
-    return torch.cat(chunks)
 
 
 def _device(matcher: Matcher, device: torch.device | str | None) -> torch.device:
@@ -79,7 +50,8 @@ def gallery_bands(matcher: Matcher, dataset: PairedMSRGBDataset) -> tuple[str, .
     bands = matcher.ms_bands or dataset.teacher.bands
     if len(bands) != matcher.ms_in_chans:
         raise ValueError(
-            f"the matcher's MS tower takes {matcher.ms_in_chans} bands, the dataset's teacher "
+            f"{dataset.root}: the matcher's MS tower takes {matcher.ms_in_chans} bands, the "
+            "dataset's teacher "
             f"side has {len(bands)} ({', '.join(bands)}); build the dataset with the matcher's "
             "bands"
         )
@@ -103,8 +75,10 @@ def embed_teachers(
     bands = gallery_bands(matcher, dataset)
     gallery = _plain(dataset.teacher, bands)
     normalize = normalizer(dataset.root, "ms", bands)
-    with _eval_mode(matcher):
-        return _embed(matcher.encode_ms, gallery, normalize, batch_size, device)
+    with eval_mode(matcher):
+        return batched_outputs(
+            matcher.encode_ms, gallery, normalize, batch_size=batch_size, device=device
+        )
 
 
 def embed_students(
@@ -121,10 +95,11 @@ def embed_students(
     """
     device = _device(matcher, device)
     queries = _plain(dataset.student, dataset.student.bands)
-    with _eval_mode(matcher):
-        return _embed(
-            matcher.encode_rgb, queries, normalizer(dataset.root, "rgb"), batch_size, device
-        )
+    with eval_mode(matcher):
+        return batched_outputs(
+            matcher.encode_rgb, queries, normalizer(dataset.root, "rgb"),
+            batch_size=batch_size, device=device,
+        )  # fmt: skip
 
 
 def same_class_candidates(dataset: PairedMSRGBDataset) -> np.ndarray:
@@ -214,7 +189,8 @@ def match_initial_pairs(
     labels = dataset.student_labels
     if (labels < 0).any():
         raise ValueError(
-            f"the {dataset.split} split has hidden student labels; it cannot be paired"
+            f"{dataset.root}: the {dataset.split} split has hidden student labels; it cannot be "
+            "paired"
         )
     candidates = same_class_candidates(dataset)
     for cls in np.unique(labels):

@@ -23,7 +23,6 @@ as in :meth:`~msrgb_bench.data.paired.PairedMSRGBDataset.set_pairs`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Self
 
@@ -51,9 +50,12 @@ if TYPE_CHECKING:
 class SemBridgeConfig(MethodConfig):
     """SemBridge settings (the plug-in's; the KD term has its own config).
 
-    Presets: ``paper`` and ``original`` are both the released code (SemBridge is the ACKD
-    paper's own method): CE 0.3, SKA 0.3 x 0.01, 8 heads of width 512, four re-matchings at
-    ``(e0, delta, mu) = (30, 30, 5)``, the S2S-EU schedule (epochs 30, 60, 95, 135).
+    Presets: SemBridge's own settings are the same in ``paper`` and ``original`` (it is the
+    ACKD paper's own method): CE 0.3, SKA 0.3 x 0.01, 8 heads of width 512, four re-matchings
+    at ``(e0, delta, mu) = (30, 30, 5)``, the S2S-EU schedule (epochs 30, 60, 95, 135). The
+    plugged-in KD term takes the same preset name from its own config, so ``--preset original``
+    gives ``sembridge`` Hinton's KD settings (T = 4 with T^2, KD 0.9) while SemBridge's CE
+    weight stays 0.3; ``paper`` is the released code throughout.
 
     Attributes:
         ska_weight: The released code's ``lam_ot`` (0.3).
@@ -109,6 +111,11 @@ class SemBridgeConfig(MethodConfig):
         if self.inference_batch_size < 1:
             raise ValueError("inference_batch_size must be at least 1")
         if self.dynm:
+            if self.dynm_e0 < 1:
+                raise ValueError(
+                    f"dynm_e0 must be at least 1, got {self.dynm_e0}: epoch 0 trains on the "
+                    "initial (SSM) pairs"
+                )
             rematch_epochs(self.dynm_e0, self.dynm_delta, self.dynm_mu, self.dynm_e0 + 1)
 
     @classmethod
@@ -143,7 +150,9 @@ class SemBridge(Distiller):
 
     Attributes:
         alignment: The SKA module, or ``None`` when both alignment terms are switched off.
-        rematch_log: One entry per re-matching: epoch and fraction of pairs that changed.
+        rematch_log: One entry per pairing (``epoch`` -1 for the SSM pairs, then each
+            re-matching): the fraction of pairs that changed. The latest is logged as
+            ``train/pairs_changed``.
     """
 
     config: SemBridgeConfig
@@ -172,6 +181,7 @@ class SemBridge(Distiller):
         self._matcher = _MatcherSlot()
         self._teacher_logits: Tensor | None = None
         self.rematch_log: list[dict[str, float]] = []
+        self._pairs_changed = 0.0
 
     # --- SFM: matcher and pairs ----------------------------------------------------------------
 
@@ -179,6 +189,11 @@ class SemBridge(Distiller):
     def needs_teacher(self) -> bool:
         """SemBridge always runs the teacher (its tokens feed SKA)."""
         return True
+
+    @property
+    def needs_matcher(self) -> bool:
+        """Whether the initial pairs come from a matcher (``ssm``)."""
+        return self.config.ssm
 
     def use_matcher(self, matcher: nn.Module, description: str = "") -> None:
         """Give the trained SSM matcher that makes the initial pairs (see ``ssm``).
@@ -196,7 +211,7 @@ class SemBridge(Distiller):
         """Say how the initial pairs are chosen (recorded in the run's config)."""
         if self.config.ssm:
             return f"SSM matcher {self._matcher.description}".strip()
-        return f"random same-class MS train partner, seed {seed}"
+        return super().pairing_description(seed)
 
     def rematch_schedule(self, max_epochs: int) -> list[int]:
         """Return the 0-based epochs before which pairs are re-matched."""
@@ -232,7 +247,7 @@ class SemBridge(Distiller):
                 batch_size=self.config.inference_batch_size,
                 device=context.device,
             )
-        dataset.set_pairs(context.broadcast(pairs))
+        self._replace_pairs(dataset, context.broadcast(pairs), epoch=-1)
         self._matcher = _MatcherSlot(None, self._matcher.description)
 
     def on_train_epoch_start(self, context: TrainingContext) -> None:
@@ -247,30 +262,38 @@ class SemBridge(Distiller):
         new_pairs = None
         if context.global_rank == 0:
             new_pairs = self._rematched_pairs(dataset, context.device)
-        new_pairs = context.broadcast(new_pairs)
+        self._replace_pairs(dataset, context.broadcast(new_pairs), epoch=context.epoch)
+
+    def _replace_pairs(self, dataset: Any, pairs: list[str], epoch: int) -> None:
         old = np.asarray(dataset.pairs, dtype=object)
-        changed = float(np.mean(old != np.asarray(new_pairs, dtype=object)))
-        dataset.set_pairs(new_pairs)
-        self.rematch_log.append({"epoch": float(context.epoch), "changed": changed})
+        changed = float(np.mean(old != np.asarray(pairs, dtype=object)))
+        dataset.set_pairs(pairs)
+        self._pairs_changed = changed
+        self.rematch_log.append({"epoch": float(epoch), "changed": changed})
+
+    def metrics(self) -> dict[str, Tensor]:
+        """Return the term's metrics and the fraction of pairs the last pairing changed."""
+        return {**super().metrics(), "pairs_changed": torch.tensor(self._pairs_changed)}
 
     def _rematched_pairs(self, dataset: Any, device: torch.device) -> list[str]:
+        from msrgb_bench.baselines.sembridge.initial_pairs import same_class_candidates
         from msrgb_bench.data.datamodule import normalizer
+        from msrgb_bench.engine.inference import batched_outputs, eval_mode
 
-        batch_size = self.config.inference_batch_size
+        size = self.config.inference_batch_size
         if self._teacher_logits is None:
             ms_norm = normalizer(dataset.root, "ms", dataset.teacher.bands)
-            self._teacher_logits = _batched(
-                self.teacher, dataset.teacher, ms_norm, batch_size, device
+            self._teacher_logits = batched_outputs(
+                self.teacher, dataset.teacher, ms_norm, batch_size=size, device=device
             )
         rgb_norm = normalizer(dataset.root, "rgb")
-        was_training = self.student.training
-        self.student.eval()
-        try:
-            student_logits = _batched(self.student, dataset.student, rgb_norm, batch_size, device)
-        finally:
-            self.student.train(was_training)
-        # One row per (teacher, class it carries): a multi-label teacher is a candidate of each.
-        rows, classes = np.nonzero(dataset.teacher_multi_hot > 0)
+        with eval_mode(self.student):
+            student_logits = batched_outputs(
+                self.student, dataset.student, rgb_norm, batch_size=size, device=device
+            )
+        # One row per (teacher, class it may partner), the same candidates as the SSM pairing:
+        # a multi-label teacher can be a candidate of several classes.
+        classes, rows = np.nonzero(same_class_candidates(dataset))
         row_index = torch.from_numpy(rows).to(device)
         best = kl_rematch(
             student_logits,
@@ -299,20 +322,3 @@ def _paired_dataset(context: TrainingContext) -> Any:
     if dataset is None or not hasattr(dataset, "set_pairs"):
         raise ValueError("SemBridge must train on a paired dataset (one that offers set_pairs)")
     return dataset
-
-
-@torch.no_grad()
-def _batched(
-    model: Callable[[Tensor], Tensor],
-    dataset: Any,
-    normalize: nn.Module,
-    batch_size: int,
-    device: torch.device,
-) -> Tensor:
-    """Return ``model``'s outputs on every sample of ``dataset``, computed batch by batch."""
-    outputs = []
-    for start in range(0, len(dataset), batch_size):
-        indices = range(start, min(start + batch_size, len(dataset)))
-        images = dataset.read_images(indices).to(device)
-        outputs.append(model(normalize(images)).float())
-    return torch.cat(outputs)

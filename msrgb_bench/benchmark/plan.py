@@ -60,9 +60,14 @@ def parse_seeds(values: Iterable[int | str]) -> list[int]:
     return list(dict.fromkeys(seeds))
 
 
-def needs_matcher(method: str) -> bool:
-    """Whether ``method`` (e.g. ``"dkd+sembridge"``) pairs with a SemBridge matcher."""
-    return SEMBRIDGE in method.split(PLUGIN_SEPARATOR)
+def needs_matcher(method: str, protocol: Protocol | None = None) -> bool:
+    """Whether ``method`` (e.g. ``"dkd+sembridge"``) pairs with a SemBridge matcher.
+
+    A protocol that switches SSM off for it (``ssm: false``) makes it pair at random instead.
+    """
+    if SEMBRIDGE not in method.split(PLUGIN_SEPARATOR):
+        return False
+    return protocol is None or bool(protocol.overrides_for(method).get("ssm", True))
 
 
 def _setting_names(method: str) -> set[str]:

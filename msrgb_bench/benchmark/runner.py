@@ -70,8 +70,11 @@ class Execution:
         if self.accelerator == "cpu":
             return "cpu"
         devices = parse_devices(self.devices)
-        if self.accelerator in ("gpu", "cuda") and isinstance(devices, list) and devices:
-            return f"cuda:{devices[0]}"
+        if self.accelerator in ("gpu", "cuda", "auto") and isinstance(devices, list) and devices:
+            import torch
+
+            if torch.cuda.is_available():
+                return f"cuda:{devices[0]}"
         return None
 
 
@@ -183,7 +186,8 @@ class _Benchmark:
         """Return the cell's student run, training it unless a complete one is there."""
         out = cell.run_dir(self.root)
         if not out.is_dir():
-            matcher = self.matcher_run() if plan.needs_matcher(cell.method) else None
+            uses_matcher = plan.needs_matcher(cell.method, self.protocol)
+            matcher = self.matcher_run() if uses_matcher else None
             trainer = self.execution.trainer(self.protocol.student, cell.seed)
             _train_into(
                 out,

@@ -28,8 +28,9 @@ class PreciseBatchNorm(Callback):
     Only the trained network's (``predictor()``) layers are refreshed, never a frozen teacher's.
     The module's :meth:`~msrgb_bench.engine.modules.TrainingModule.batch_norm_forward` runs
     each batch (normalised as for evaluation) with the statistics reset and averaged exactly
-    (``momentum=None``), as :func:`torch.optim.swa_utils.update_bn` does. Under DDP each process
-    averages over its own batches.
+    (``momentum=None``), as :func:`torch.optim.swa_utils.update_bn` does. Under DDP the
+    per-process means and second moments are then averaged over processes, so every rank (and
+    the checkpoint rank 0 saves) holds the same statistics.
 
     Args:
         batches: Number of training batches to average over.
@@ -60,6 +61,14 @@ class PreciseBatchNorm(Callback):
                 if datamodule is not None:
                     batch = datamodule.on_after_batch_transfer(batch, 0)
                 pl_module.batch_norm_forward(batch)  # type: ignore[operator]
+        if trainer.world_size > 1:  # average over processes: every rank validates the same net
+            for m in norms:
+                assert m.running_mean is not None and m.running_var is not None
+                second_moment = m.running_var + m.running_mean**2
+                mean = trainer.strategy.reduce(m.running_mean, reduce_op="mean")
+                second_moment = trainer.strategy.reduce(second_moment, reduce_op="mean")
+                m.running_mean.copy_(mean)
+                m.running_var.copy_(second_moment - mean**2)
         for m, momentum in momenta.items():
             m.momentum = momentum
         pl_module.train(was_training)
@@ -122,7 +131,12 @@ class RunRecorder(Callback):
         score = metrics[self.monitor]
         meta = {"config_hash": self.config_hash, "epoch": str(epoch), self.monitor: repr(score)}
         save_checkpoint(checkpoint_path(self.folder, "last"), state, meta)
-        if self.best is None or (math.isfinite(score) and self._beats(score, self.best)):
+        best = self.best
+        if (
+            best is None
+            or not math.isfinite(best)  # a NaN at epoch 0 must not lock "best"
+            or (math.isfinite(score) and self._beats(score, best))
+        ):
             self.best = score
             save_checkpoint(checkpoint_path(self.folder, "best"), state, meta)
 

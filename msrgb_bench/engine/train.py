@@ -256,6 +256,11 @@ def distill(
             )
         distiller.use_matcher(matcher_model, f"run {matcher_info.config_hash}")
         extra["matcher_run"] = str(matcher.resolve())
+    elif distiller.needs_matcher:
+        raise ValueError(
+            f"method {method!r} pairs with a matcher: train one with `msrgb train-matcher` and "
+            "pass it (--matcher RUN), or switch SSM off (--set ssm=false)"
+        )
     teacher_bands = tuple(teacher_run.config["bands"])
     config = StudentRunConfig(
         arch=student_arch,

@@ -116,6 +116,8 @@ def test_ablation_switches_drop_their_terms(
     assert set(ot.forward_train(paired_batch)) == {"ce", "kd", "ska_tokens", "ska_embedding"}
     with pytest.raises(ValueError, match="ska_plan"):
         build(model_factory, "sembridge", ska_plan="sinkhorn")
+    with pytest.raises(ValueError, match="dynm_e0 must be at least 1"):
+        build(model_factory, "sembridge", dynm_e0=0)
 
 
 def test_methods_without_a_matcher_refuse_one(model_factory: Factory) -> None:
@@ -254,6 +256,9 @@ def test_matcher_teacher_sembridge_student_and_predictions(
     assert run.info["matcher_run"] == str(matcher.resolve())
     metrics = json.loads((student / "metrics.json").read_text())
     assert len(metrics) == 2 and {"train/ska_tokens", "train/dkd"} <= set(metrics[1])
+    # Epoch 0 trains on the SSM pairs, which differ from the random ones; epoch 1 re-matched.
+    assert 0.0 < metrics[0]["train/pairs_changed"] <= 1.0
+    assert 0.0 <= metrics[1]["train/pairs_changed"] <= 1.0
 
     preds = tmp_path / "student.csv"
     invoke("predict", "--run", str(student), "--data", str(demo), "--out", str(preds))
@@ -261,6 +266,13 @@ def test_matcher_teacher_sembridge_student_and_predictions(
     assert meta.method == "dkd+sembridge" and meta.modality == "rgb"
     validate_submission(frame, meta, GroundTruth.from_dataset(demo))
 
+    no_matcher = CliRunner().invoke(
+        main,
+        ["distill", "--data", str(demo), "--teacher", str(teacher), "--method", "sembridge",
+         "--student", "mobilenetv2", "--out", str(tmp_path / "sb"), "--epochs", "1", *fast],
+    )  # fmt: skip
+    assert no_matcher.exit_code != 0 and "train-matcher" in no_matcher.output
+    assert not (tmp_path / "sb").exists() and not (tmp_path / ".sb.partial").exists()
     result = CliRunner().invoke(
         main,
         ["distill", "--data", str(demo), "--teacher", str(teacher), "--method", "kd",

@@ -343,6 +343,11 @@ def test_protocol_files_missing_keys_and_unknown_overrides(tmp_path: Path) -> No
     assert c.value.path == path
     assert plan.check_methods(["none", "none"], protocol) == ["none"]
 
+    no_ssm = {**TINY, "method_overrides": {"sembridge": {"ssm": False}}}
+    protocol = load_protocol(write_protocol(tmp_path / "no-ssm.yaml", no_ssm))
+    assert not plan.needs_matcher("dkd+sembridge", protocol)  # random pairs: no matcher to train
+    assert plan.needs_matcher("dkd+sembridge", load_protocol(path))
+
 
 def test_shipped_protocols() -> None:
     assert list_protocols() == ["mini", "paper"]
