@@ -62,6 +62,10 @@ def coral_loss(x: Tensor, y: Tensor) -> Tensor:
     leave a tiny negative round-off when the two scatters are nearly equal; it is clamped to 0.
     The loss is computed in float32 (float64 when the inputs are), with autocast disabled.
 
+    Under DDP each process computes it on its own share of the global batch (as the released,
+    single-GPU code never had to): the un-normalised scatters then shrink with the local batch
+    size, so with ``k`` processes the value is about ``1 / k^2`` of the one-process value.
+
     Args:
         x: ``B x d`` batch (the teacher's, in SemBridge).
         y: ``B x d`` batch of the same shape (the student's).

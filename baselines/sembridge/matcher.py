@@ -138,7 +138,8 @@ def soft_clip_loss(ms_emb: Tensor, rgb_emb: Tensor, temperature: float = 1.0) ->
     With ``I = ms_emb`` and ``T = rgb_emb`` (projected, not normalised):
     ``logits = T I^T / tau``, targets ``Y = softmax_row((I I^T + T T^T) / 2 * tau)``, and the
     loss is the batch mean of ``(CE(logits_i, Y_i) + CE(logits^T_i, Y^T_i)) / 2`` with the soft
-    cross-entropy ``CE(l, y) = -sum_j y_j log softmax(l)_j``. Computed in float32.
+    cross-entropy ``CE(l, y) = -sum_j y_j log softmax(l)_j``. Computed in float32. Under DDP
+    each process contrasts its own share of the batch (fewer negatives than one process).
 
     Args:
         ms_emb: ``B x D`` MS embeddings.

@@ -144,6 +144,19 @@ def display_table(summary: pd.DataFrame, with_dataset: bool = False) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def oa_by_method_and_pair(summary: pd.DataFrame) -> pd.DataFrame:
+    """Return one dataset's test OA (mean ± std over seeds) as a method x pair text table.
+
+    Methods and pairs keep the order in which they first appear.
+    """
+    cells = summary.assign(
+        oa=[_mean_std(m, s) for m, s in zip(summary["oa_mean"], summary["oa_std"], strict=True)]
+    )
+    table = cells.pivot(index="method", columns="pair", values="oa")
+    table = table.reindex(index=cells["method"].unique(), columns=cells["pair"].unique())
+    return table.fillna("-").reset_index()
+
+
 def _markdown_table(table: pd.DataFrame) -> str:
     def line(cells: Sequence[str]) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
@@ -158,6 +171,8 @@ def summary_markdown(summary: pd.DataFrame, caption: str) -> str:
     """Return the caption line, a blank line and the Markdown table, one per dataset."""
     parts = [caption]
     for dataset, group in summary.groupby("dataset", sort=True):
+        compact = _markdown_table(oa_by_method_and_pair(group))
+        parts.append(f"### {dataset}: OA % by method and pair\n\n{compact}")
         parts.append(f"### {dataset}\n\n{_markdown_table(display_table(group))}")
     if summary.empty:
         parts.append("No finished cells yet.")

@@ -17,7 +17,7 @@ from PIL import Image
 
 from msrgb_bench.benchmark import plan
 from msrgb_bench.benchmark.protocol import list_protocols, load_protocol
-from msrgb_bench.benchmark.results import summarize
+from msrgb_bench.benchmark.results import oa_by_method_and_pair, summarize
 from msrgb_bench.benchmark.runner import BenchmarkReport, Execution, run_benchmark
 from msrgb_bench.cli import main
 from msrgb_bench.data.manifest import read_info, read_manifest
@@ -199,6 +199,12 @@ def test_summary_aggregates_over_seeds() -> None:
     np.testing.assert_allclose(summary["oa_mean"], grouped["oa"].mean())
     np.testing.assert_allclose(summary["kappa_std"], grouped["kappa"].std(ddof=1))
     np.testing.assert_allclose(summary["oa_high_mean"], grouped["oa_high"].mean())
+
+    compact = oa_by_method_and_pair(summary)
+    assert list(compact.columns) == ["method", "R/R", "R/M"]
+    assert list(compact["method"]) == ["kd", "none"]
+    mean, std = grouped["oa"].mean()[("R/M", "none")], grouped["oa"].std()[("R/M", "none")]
+    assert compact.loc[1, "R/M"] == f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
 def test_resume_skips_finished_cells_and_redoes_a_killed_one(bench: Bench) -> None:
