@@ -42,7 +42,7 @@ PRESETS = ("paper", "original")
 
 
 @dataclass(frozen=True, kw_only=True)
-class MethodConfig:
+class MethodConfig(abc.ABC):
     """Settings shared by every method.
 
     Attributes:
@@ -52,9 +52,9 @@ class MethodConfig:
     ce_weight: float
 
     @classmethod
+    @abc.abstractmethod
     def presets(cls) -> dict[str, Self]:
         """Return the full config of each preset in :data:`PRESETS`."""
-        raise NotImplementedError(f"{cls.__name__} defines no presets")
 
     @classmethod
     def preset(cls, name: str) -> Self:

@@ -13,6 +13,7 @@ scores thresholded at 0.5, never an argmax) and ``val/loss``.
 
 from __future__ import annotations
 
+import abc
 import functools
 from collections.abc import Mapping
 from typing import Any
@@ -66,7 +67,7 @@ class ValidationMetrics(nn.Module):
             self.acc.update(logits.argmax(dim=1), batch["label"].long())
 
 
-class TrainingModule(L.LightningModule):
+class TrainingModule(L.LightningModule, abc.ABC):
     """Base of both modules: Adam without a schedule, logging, and what a checkpoint holds.
 
     Args:
@@ -79,13 +80,13 @@ class TrainingModule(L.LightningModule):
         self.lr = lr
         self.weight_decay = weight_decay
 
+    @abc.abstractmethod
     def trainable(self) -> list[nn.Parameter]:
         """Return the parameters the optimiser updates."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def predictor(self) -> nn.Module:
         """Return the network validated and saved under ``model.``."""
-        raise NotImplementedError
 
     def batch_norm_forward(self, batch: dict[str, Any]) -> None:
         """Run the trained network on a batch, to gather BatchNorm statistics (PreciseBN)."""

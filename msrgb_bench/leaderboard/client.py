@@ -21,6 +21,23 @@ def _detail(response: httpx.Response) -> str:
     return str(detail)[:2000]
 
 
+def _json(server: str, method: str, endpoint: str, refused: str, **kwargs: Any) -> dict[str, Any]:
+    """Send one request to ``server`` and return its JSON answer.
+
+    Raises:
+        LeaderboardError: If the server cannot be reached or answers an error (``refused``
+            starts the message).
+    """
+    try:
+        response = httpx.request(method, server.rstrip("/") + endpoint, **kwargs)
+    except httpx.HTTPError as exc:
+        raise LeaderboardError(f"cannot reach {server}: {exc}") from exc
+    if response.status_code != 200:
+        raise LeaderboardError(f"{refused} (HTTP {response.status_code}): {_detail(response)}")
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
 def submit(path: str | Path, server: str, token: str, timeout_s: float = 600.0) -> dict[str, Any]:
     """Upload a submission (predictions file and its sidecar) and return the server's answer.
 
@@ -47,21 +64,10 @@ def submit(path: str | Path, server: str, token: str, timeout_s: float = 600.0) 
         "predictions": (path.name, path.read_bytes(), "application/octet-stream"),
         "metadata": (side.name, side.read_bytes(), "application/json"),
     }
-    try:
-        response = httpx.post(
-            server.rstrip("/") + "/api/submissions",
-            files=files,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=timeout_s,
-        )
-    except httpx.HTTPError as exc:
-        raise LeaderboardError(f"cannot reach {server}: {exc}") from exc
-    if response.status_code != 200:
-        raise LeaderboardError(
-            f"the server refused the submission (HTTP {response.status_code}): {_detail(response)}"
-        )
-    result: dict[str, Any] = response.json()
-    return result
+    return _json(
+        server, "POST", "/api/submissions", "the server refused the submission", files=files,
+        headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s,
+    )  # fmt: skip
 
 
 def fetch_board(server: str, timeout_s: float = 60.0) -> dict[str, Any]:
@@ -70,13 +76,4 @@ def fetch_board(server: str, timeout_s: float = 60.0) -> dict[str, Any]:
     Raises:
         LeaderboardError: If the server cannot be reached or answers an error.
     """
-    try:
-        response = httpx.get(server.rstrip("/") + "/api/leaderboard", timeout=timeout_s)
-    except httpx.HTTPError as exc:
-        raise LeaderboardError(f"cannot reach {server}: {exc}") from exc
-    if response.status_code != 200:
-        raise LeaderboardError(
-            f"{server} answered HTTP {response.status_code}: {_detail(response)}"
-        )
-    board: dict[str, Any] = response.json()
-    return board
+    return _json(server, "GET", "/api/leaderboard", f"{server} refused", timeout=timeout_s)

@@ -50,6 +50,18 @@ class RemoteFile:
     hf_revision: str | None = None
     hf_filename: str | None = None
 
+    @classmethod
+    def on_hub(cls, repo: str, revision: str, filename: str, md5: str) -> RemoteFile:
+        """Return a file of a Hub dataset repository, pinned to a commit and an md5."""
+        return cls(
+            filename=filename,
+            url=f"https://huggingface.co/datasets/{repo}/resolve/{revision}/{filename}",
+            md5=md5,
+            hf_repo=repo,
+            hf_revision=revision,
+            hf_filename=filename,
+        )
+
     @property
     def known_hash(self) -> str | None:
         """Return the checksum in pooch's ``algo:hex`` form (sha256 preferred)."""
@@ -282,13 +294,33 @@ class ClassFolderSource(Source):
     """A source laid out as ``<root>/<class>/<file>``: one folder per class, one file per sample.
 
     Subclasses name the class folders they expect, the file suffixes, the pattern a file stem
-    must follow (``{cls}`` stands for the class folder's name) and the place prefix.
+    must follow (``{cls}`` stands for the class folder's name) and the place prefix, and what a
+    valid file holds (``band_names``, ``dtypes``, ``chip_size``), which :meth:`read` checks.
     """
 
     class_names: ClassVar[tuple[str, ...]] = ()
     suffixes: ClassVar[tuple[str, ...]] = (".tif",)
     stem_pattern: ClassVar[str] = r"{cls}_\d+"
     place_prefix: ClassVar[str] = ""
+    dtypes: ClassVar[tuple[str, ...]] = ("uint8",)
+    chip_size: ClassVar[tuple[int, int] | None] = None
+    """Required height and width, or ``None`` to accept any size (the build resizes)."""
+
+    def read(self, item: SourceItem) -> Chip:
+        """Read one sample: ``len(band_names)`` bands of one of ``dtypes``, of ``chip_size``.
+
+        Raises:
+            CorruptRasterError: Unreadable, of another band count, dtype or size, or empty.
+        """
+        from msrgb_bench.pipelines.sources.rasters import read_raster  # rasters imports this module
+
+        return read_raster(
+            item.path,
+            bands=len(self.band_names),
+            dtypes=self.dtypes,
+            band_names=self.band_names,
+            size=self.chip_size,
+        )
 
     def _has_samples(self, folder: Path) -> bool:
         return any(p.suffix.lower() in self.suffixes and p.is_file() for p in folder.iterdir())

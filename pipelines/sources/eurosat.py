@@ -19,13 +19,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from msrgb_bench.pipelines.sources.base import (
-    Chip,
     ClassFolderSource,
     RemoteFile,
-    SourceItem,
     register_source,
 )
-from msrgb_bench.pipelines.sources.rasters import read_raster
 
 CLASSES = (
     "AnnualCrop", "Forest", "HerbaceousVegetation", "Highway", "Industrial",
@@ -58,6 +55,7 @@ class _EuroSAT(ClassFolderSource):
     """What both EuroSAT releases share: classes, naming, provenance."""
 
     class_names = CLASSES
+    chip_size = CHIP_SIZE
     stem_pattern = r"{cls}_\d+"
     place_prefix = "eurosat"
     homepage = "https://github.com/phelber/EuroSAT"
@@ -84,26 +82,12 @@ class EuroSATMS(_EuroSAT):
     band_names = MS_BANDS
     suffixes: ClassVar[tuple[str, ...]] = (".tif",)
     archive_root = "ds/images/remote_sensing/otherDatasets/sentinel_2/tif"
+    dtypes: ClassVar[tuple[str, ...]] = ("uint16",)
     files = (
-        RemoteFile(
-            filename="EuroSATallBands.zip",
-            url=f"https://hf.co/datasets/{_HF_REPO}/resolve/{_MS_REVISION}/EuroSATallBands.zip",
-            md5="5ac12b3b2557aa56e1826e981e8e200e",
-            hf_repo=_HF_REPO,
-            hf_revision=_MS_REVISION,
-            hf_filename="EuroSATallBands.zip",
+        RemoteFile.on_hub(
+            _HF_REPO, _MS_REVISION, "EuroSATallBands.zip", md5="5ac12b3b2557aa56e1826e981e8e200e"
         ),
     )
-
-    def read(self, item: SourceItem) -> Chip:
-        """Read one 13-band chip (uint16, 64x64, UTM CRS).
-
-        Raises:
-            CorruptRasterError: Unreadable, not 13 x 64 x 64 uint16, or empty.
-        """
-        return read_raster(
-            item.path, bands=len(MS_BANDS), dtypes=("uint16",), band_names=MS_BANDS, size=CHIP_SIZE
-        )
 
 
 @register_source
@@ -117,22 +101,7 @@ class EuroSATRGB(_EuroSAT):
     suffixes: ClassVar[tuple[str, ...]] = (".jpg",)
     archive_root = "2750"
     files = (
-        RemoteFile(
-            filename="EuroSAT.zip",
-            url=f"https://huggingface.co/datasets/{_HF_REPO}/resolve/{_RGB_REVISION}/EuroSAT.zip",
-            md5="c8fa014336c82ac7804f0398fcb19387",
-            hf_repo=_HF_REPO,
-            hf_revision=_RGB_REVISION,
-            hf_filename="EuroSAT.zip",
+        RemoteFile.on_hub(
+            _HF_REPO, _RGB_REVISION, "EuroSAT.zip", md5="c8fa014336c82ac7804f0398fcb19387"
         ),
     )
-
-    def read(self, item: SourceItem) -> Chip:
-        """Read one RGB chip (uint8, 3 x 64 x 64).
-
-        Raises:
-            CorruptRasterError: Unreadable, not 3 x 64 x 64 uint8, or empty.
-        """
-        return read_raster(
-            item.path, bands=3, dtypes=("uint8",), band_names=RGB_BANDS, size=CHIP_SIZE
-        )

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from msrgb_bench.pipelines.sources.base import Chip, ClassFolderSource, SourceItem, register_source
-from msrgb_bench.pipelines.sources.rasters import read_raster
+from msrgb_bench.pipelines.sources.base import ClassFolderSource, register_source
 
 CLASSES = (
     "beach", "circularfarmland", "cloud", "desert", "forest", "mountain",
@@ -56,6 +55,8 @@ class NaSCTG2(ClassFolderSource):
         "doi:10.1109/JSTARS.2021.3063096"
     )
     band_names = BANDS
+    dtypes = DTYPES
+    chip_size = CHIP_SIZE
     class_names = CLASSES
     suffixes: ClassVar[tuple[str, ...]] = (".tif", ".tiff")
     stem_pattern = r".+"
@@ -66,13 +67,3 @@ class NaSCTG2(ClassFolderSource):
     def place_key(self, class_name: str, stem: str) -> str:
         """Return ``nasc-tg2:<class>/<stem>`` (file names are not known to be unique)."""
         return f"{self.place_prefix}:{class_name}/{stem}"
-
-    def read(self, item: SourceItem) -> Chip:
-        """Read one 14-band chip (128x128, uint16 or float32).
-
-        Raises:
-            CorruptRasterError: Unreadable, not 14 x 128 x 128 of an accepted dtype, or empty.
-        """
-        return read_raster(
-            item.path, bands=len(BANDS), dtypes=DTYPES, band_names=BANDS, size=CHIP_SIZE
-        )

@@ -10,13 +10,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from msrgb_bench.pipelines.sources.base import (
-    Chip,
     ClassFolderSource,
     RemoteFile,
-    SourceItem,
     register_source,
 )
-from msrgb_bench.pipelines.sources.rasters import read_raster
 
 CLASSES = (
     "airplane", "airport", "baseball_diamond", "basketball_court", "beach", "bridge", "chaparral",
@@ -59,23 +56,9 @@ class RESISC45(ClassFolderSource):
     stem_pattern = r"{cls}_\d{3}"
     place_prefix = "resisc45"
     archive_root = "NWPU-RESISC45"
+    chip_size = CHIP_SIZE
     files = (
-        RemoteFile(
-            filename="NWPU-RESISC45.zip",
-            url=f"https://hf.co/datasets/{_HF_REPO}/resolve/{_REVISION}/NWPU-RESISC45.zip",
-            md5="75206b2e16446591afa88e2628744886",
-            hf_repo=_HF_REPO,
-            hf_revision=_REVISION,
-            hf_filename="NWPU-RESISC45.zip",
+        RemoteFile.on_hub(
+            _HF_REPO, _REVISION, "NWPU-RESISC45.zip", md5="75206b2e16446591afa88e2628744886"
         ),
     )
-
-    def read(self, item: SourceItem) -> Chip:
-        """Read one scene (uint8, 3 x 256 x 256).
-
-        Raises:
-            CorruptRasterError: Unreadable, not 3 x 256 x 256 uint8, or empty.
-        """
-        return read_raster(
-            item.path, bands=3, dtypes=("uint8",), band_names=RGB_BANDS, size=CHIP_SIZE
-        )

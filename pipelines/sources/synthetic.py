@@ -326,6 +326,13 @@ class _SyntheticSource(Source):
         lon, lat = centres[rng.integers(0, len(centres))] + rng.normal(0, 0.25, 2)
         return float(lon), float(lat)
 
+    def _scene(self, item: SourceItem) -> tuple[np.ndarray, np.random.Generator, float, float]:
+        """Return the item's 13-band scene, its generator (for further draws) and its place."""
+        rng = self._rng(item)
+        lon, lat = self._place(rng)
+        size = int(self.options.get("chip_size", 64))
+        return render_scene(item.class_name, rng, size), rng, lon, lat
+
 
 @register_source
 class SyntheticMS(_SyntheticSource):
@@ -342,10 +349,8 @@ class SyntheticMS(_SyntheticSource):
 
     def read(self, item: SourceItem) -> Chip:
         """Generate the chip of ``item``."""
-        size = int(self.options.get("chip_size", 64))
-        rng = self._rng(item)
-        lon, lat = self._place(rng)
-        scene = render_scene(item.class_name, rng, size)
+        scene, _, lon, lat = self._scene(item)
+        size = scene.shape[-1]
         array = np.clip(np.rint(scene), 1, 28000).astype(np.uint16)
         epsg = _utm_epsg(lon, lat)
         to_utm = _transformer("EPSG:4326", f"EPSG:{epsg}")
@@ -388,10 +393,8 @@ class SyntheticRGB(_SyntheticSource):
 
     def read(self, item: SourceItem) -> Chip:
         """Generate the image of ``item``."""
-        size = int(self.options.get("chip_size", 64))
-        rng = self._rng(item)
-        lon, lat = self._place(rng)
-        scene = render_scene(item.class_name, rng, size)
+        scene, rng, lon, lat = self._scene(item)
+        size = scene.shape[-1]
         rgb = np.tensordot(RGB_RESPONSE, scene, axes=1)  # (3, H, W)
         rgb = np.stack([gaussian_filter(band, sigma=0.7) for band in rgb])
         white = 1.0 + rng.normal(0.0, 0.04, size=(3, 1, 1))

@@ -11,13 +11,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from msrgb_bench.pipelines.sources.base import (
-    Chip,
     ClassFolderSource,
     RemoteFile,
-    SourceItem,
     register_source,
 )
-from msrgb_bench.pipelines.sources.rasters import read_raster
 
 CLASSES = (
     "agricultural", "airplane", "baseballdiamond", "beach", "buildings", "chaparral",
@@ -55,20 +52,7 @@ class UCMerced(ClassFolderSource):
     place_prefix = "ucmerced"
     archive_root = "UCMerced_LandUse/Images"
     files = (
-        RemoteFile(
-            filename="UCMerced_LandUse.zip",
-            url=f"https://hf.co/datasets/{_HF_REPO}/resolve/{_REVISION}/UCMerced_LandUse.zip",
-            md5="5b7ec56793786b6dc8a908e8854ac0e4",
-            hf_repo=_HF_REPO,
-            hf_revision=_REVISION,
-            hf_filename="UCMerced_LandUse.zip",
+        RemoteFile.on_hub(
+            _HF_REPO, _REVISION, "UCMerced_LandUse.zip", md5="5b7ec56793786b6dc8a908e8854ac0e4"
         ),
     )
-
-    def read(self, item: SourceItem) -> Chip:
-        """Read one scene (uint8, 3 bands, size as stored: usually 256x256).
-
-        Raises:
-            CorruptRasterError: Unreadable, not 3-band uint8, or empty.
-        """
-        return read_raster(item.path, bands=3, dtypes=("uint8",), band_names=RGB_BANDS)
